@@ -1,0 +1,136 @@
+//! The commands behind the CLI: each takes parsed arguments, does the work, prints a report.
+
+use std::path::Path;
+
+use crate::cli::{BackendChoice, Cli, Command, ScenarioArgs};
+use crate::config::{Scenario, Scheme, DEFAULT_SCENARIO};
+use crate::error::Error;
+use crate::output::{self, BackendInfo, Summary, RUN_FILES};
+use crate::resources::{bytes, check_memory};
+use crate::simulate::{notebook_path, PathPoint};
+use crate::solution::Solution;
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Solve {
+            scenario,
+            backend,
+            out,
+            quiet,
+        } => solve(&scenario, backend, &out, quiet),
+        Command::Scenario => {
+            print!("{DEFAULT_SCENARIO}");
+            Ok(())
+        }
+    }
+}
+
+fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
+    Scenario::load(args.scenario.as_deref(), &args.set)
+}
+
+/// Memory the CPU `notebook` solver holds: two value arrays (f64), the actions (one byte
+/// each), the float32 policy written out, and the gain tables.
+pub fn notebook_cpu_bytes(s: &Scenario) -> u64 {
+    let g = &s.grid;
+    let states = bytes(&[
+        2,
+        g.time_points as u64,
+        g.fee_points as u64,
+        g.stake_points as u64,
+        g.stake_points as u64,
+    ]);
+    let tables = bytes(&[2, 16, 8, g.stake_points as u64, g.stake_points as u64]);
+    states.saturating_mul(2 * 8 + 1 + 4).saturating_add(tables)
+}
+
+/// Solves on the CPU, printing each iteration's policy change unless `quiet`.
+pub fn solve_cpu(scenario: &Scenario, quiet: bool) -> Result<(Solution, BackendInfo), Error> {
+    check_memory("this grid on the CPU", notebook_cpu_bytes(scenario))?;
+    let (game, grid) = (scenario.game(), scenario.grid());
+    let solution = match scenario.solver.scheme {
+        Scheme::Notebook => {
+            crate::cpu::notebook::solve(&game, &grid, &scenario.solver, |it, change| {
+                if !quiet {
+                    println!("iteration {it:>3}: policy change {change:.6e}");
+                }
+            })
+        }
+    };
+    let info = BackendInfo {
+        backend: "cpu".into(),
+        device: format!("{} threads", rayon::current_num_threads()),
+        device_type: "cpu".into(),
+        precision: solution.values.precision().into(),
+    };
+    Ok((solution, info))
+}
+
+fn solve(
+    args: &ScenarioArgs,
+    backend: BackendChoice,
+    out: &Path,
+    quiet: bool,
+) -> Result<(), Error> {
+    let scenario = load(args)?;
+    output::check_output_dir(out)?;
+    let (solution, info) = match backend {
+        BackendChoice::Cpu | BackendChoice::Auto => solve_cpu(&scenario, quiet)?,
+        BackendChoice::Gpu => {
+            return Err(Error::Input(
+                "--backend gpu: the GPU solver is not available yet (use --backend cpu)".into(),
+            ))
+        }
+    };
+    let path = notebook_path(
+        &scenario.game(),
+        &scenario.grid(),
+        &solution,
+        &scenario.path,
+    );
+    let files = RUN_FILES.iter().map(|s| s.to_string()).collect();
+    let summary = Summary::new(&scenario, info, &solution, path.clone(), files);
+    output::write_run(out, &scenario, &solution, &summary, &path)?;
+    print_report(&scenario, &summary, &path, out);
+    Ok(())
+}
+
+fn print_report(scenario: &Scenario, s: &Summary, path: &[PathPoint], out: &Path) {
+    let g = &scenario.grid;
+    println!(
+        "{} scheme on {} ({}, {}): grid {} fee × {}² stake × {} time points, control {}",
+        s.scheme,
+        s.backend.backend,
+        s.backend.device,
+        s.backend.precision,
+        g.fee_points,
+        g.stake_points,
+        g.time_points,
+        g.control
+    );
+    println!(
+        "{} after {} iterations (last policy change {}), {:.3} s, {:.3e} cell updates/s",
+        if s.converged {
+            "converged"
+        } else {
+            "not converged"
+        },
+        s.iterations,
+        s.policy_change.last().copied().unwrap_or(f64::NAN),
+        s.solve_seconds,
+        s.cell_updates_per_second
+    );
+    let (first, last) = (&path[0], &path[path.len() - 1]);
+    println!(
+        "path: stakes ({}, {}) fee {} at t = {} → stakes ({}, {}) fee {} at t = {}",
+        first.stakes[0],
+        first.stakes[1],
+        first.fee,
+        first.time,
+        last.stakes[0],
+        last.stakes[1],
+        last.fee,
+        last.time
+    );
+    println!("wrote {} to {}", s.files.join(", "), out.display());
+}

@@ -1,0 +1,56 @@
+//! The command line (clap derive); no logic lives here.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mmgame",
+    version,
+    about = "Solver for the two-market-maker liquidity game"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// The f64 reference solver on all CPU cores.
+    Cpu,
+    /// The wgpu compute-shader solver (f32).
+    Gpu,
+    /// The GPU when a hardware adapter is present, else the CPU.
+    Auto,
+}
+
+/// Options shared by the commands that read a scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScenarioArgs {
+    /// Scenario file (TOML); the notebook's scenario when left out (see `mmgame scenario`).
+    pub scenario: Option<PathBuf>,
+    /// Override a scenario key, e.g. --set grid.fee_points=31 --set agents.1.volatility=0.3.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Solve a scenario and write values.npy, policy.npy, path.csv and summary.json.
+    Solve {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Where to solve.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendChoice,
+        /// Output folder (created if absent).
+        #[arg(long, default_value = "mmgame-out")]
+        out: PathBuf,
+        /// Print only the summary line and errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print the default scenario (the notebook's) as a commented TOML file to start from.
+    Scenario,
+}

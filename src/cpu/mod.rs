@@ -1,0 +1,3 @@
+//! The CPU reference solvers (f64, multi-threaded), one module per scheme.
+
+pub mod notebook;

@@ -1,0 +1,278 @@
+//! The fee × stake × stake × time grid: axes, nearest nodes, index steps, and the action codes.
+//!
+//! Pure f64 functions with no GPU code. The transition tables built here (where a move from a
+//! grid node lands) are shared by the CPU and GPU solvers: the GPU uploads them rather than
+//! recomputing the f64 rounding in f32, so both backends look up the same nodes.
+
+use crate::model::{FeeRule, Game};
+
+/// One axis 0..=max with `points` nodes, spaced as NumPy's `linspace(0, max, points)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    pub nodes: Vec<f64>,
+    /// The notebook's `delta`: (max − min)/(points − 1), the minimum being 0.
+    pub spacing: f64,
+}
+
+impl Axis {
+    /// Nodes exactly as NumPy's `linspace(0, max, points)` computes them: `i·step`, with the
+    /// last node set to `max`.
+    pub fn new(max: f64, points: usize) -> Self {
+        assert!(points >= 2, "an axis needs at least 2 points");
+        let step = max / (points - 1) as f64;
+        let mut nodes: Vec<f64> = (0..points).map(|i| i as f64 * step).collect();
+        nodes[points - 1] = max;
+        // The notebook's grid_idx_from recomputes the spacing from the first and last nodes.
+        let spacing = (nodes[points - 1] - nodes[0]) / (points - 1) as f64;
+        Axis { nodes, spacing }
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn max(&self) -> f64 {
+        self.nodes[self.nodes.len() - 1]
+    }
+
+    /// The notebook's `grid_idx_from`: round(x / spacing) with ties to even (Python's `round`),
+    /// clamped to the axis.
+    pub fn nearest(&self, x: f64) -> usize {
+        let i = (x / self.spacing).round_ties_even();
+        // Clamp in f64 first so that far-off points never overflow the integer conversion.
+        i.clamp(0.0, (self.len() - 1) as f64) as usize
+    }
+
+    /// The node `cells` steps from node `index`, clamped to the axis (the notebook's best
+    /// response moves by whole cells).
+    pub fn step(&self, index: usize, cells: i64) -> usize {
+        (index as i64 + cells).clamp(0, self.len() as i64 - 1) as usize
+    }
+}
+
+/// Number of action codes: the three controls and the notebook's initial action.
+pub const ACTION_CODES: usize = 4;
+/// Code of the notebook's initial action 1 (not a control unless m = 1).
+pub const INITIAL_ACTION: u8 = 3;
+/// Codes of the controls (−m, 0, m), in the order the best response tries them.
+pub const CONTROL_CODES: [u8; 3] = [0, 1, 2];
+
+/// The actions an agent can hold, by code: 0 → −m, 1 → 0, 2 → +m, 3 → 1 (the notebook's
+/// starting value for every action). Actions are stored as codes so that every table below can
+/// be indexed by them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Actions {
+    pub control: u32,
+}
+
+impl Actions {
+    /// The action's value: a rate of stake change per unit time and, for the notebook's best
+    /// response, a number of grid cells.
+    pub fn value(&self, code: u8) -> i64 {
+        let m = self.control as i64;
+        match code {
+            0 => -m,
+            1 => 0,
+            2 => m,
+            _ => 1,
+        }
+    }
+
+    /// The code of a control value (−m, 0 or m) or of the initial action 1.
+    pub fn code_of(&self, value: i64) -> Option<u8> {
+        (0..ACTION_CODES as u8).find(|&c| self.value(c) == value)
+    }
+}
+
+/// The fee action for the pair of codes, by the scenario's fee rule.
+pub fn fee_action(rule: FeeRule, actions: Actions, c0: u8, c1: u8) -> i64 {
+    rule.fee_action(actions.value(c0) as f64, actions.value(c1) as f64) as i64
+}
+
+/// The full grid of one scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    pub time: Axis,
+    pub fee: Axis,
+    pub stake: Axis,
+    pub actions: Actions,
+    /// dt = T/(time_points − 1).
+    pub dt: f64,
+}
+
+impl Grid {
+    pub fn new(
+        horizon: f64,
+        time_points: usize,
+        fee_max: f64,
+        fee_points: usize,
+        stake_max: f64,
+        stake_points: usize,
+        control: u32,
+    ) -> Self {
+        Grid {
+            time: Axis::new(horizon, time_points),
+            fee: Axis::new(fee_max, fee_points),
+            stake: Axis::new(stake_max, stake_points),
+            actions: Actions { control },
+            dt: horizon / (time_points - 1) as f64,
+        }
+    }
+
+    /// States in one time slice: fee_points · stake_points².
+    pub fn slice_len(&self) -> usize {
+        self.fee.len() * self.stake.len() * self.stake.len()
+    }
+
+    /// Flat index of (fee, stake0, stake1) within a time slice; stake1 varies fastest.
+    pub fn state_index(&self, fee: usize, stake0: usize, stake1: usize) -> usize {
+        let ns = self.stake.len();
+        (fee * ns + stake0) * ns + stake1
+    }
+}
+
+/// Where the notebook scheme's moves land, for every node and action code. Both backends use
+/// these tables so that the f64 rounding of the notebook decides every lookup.
+///
+/// Fee entries are indexed by `fee_index · 16 + c0 · 4 + c1` (the fee move depends on both
+/// actions through the fee rule); stake entries by `stake_index · 4 + code`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transitions {
+    /// Fee after the physical move, f − γ·a_f·dt (evaluated as the notebook does, unclamped).
+    pub fee_post: Vec<f64>,
+    /// Nearest fee node of `fee_post` (the evaluation step's lookup).
+    pub fee_nearest: Vec<u32>,
+    /// Fee node stepped by −a_f cells (the best response's lookup).
+    pub fee_step: Vec<u32>,
+    /// Stake after the physical move, S + a·dt (unclamped: the gain may see a negative stake).
+    pub stake_post: Vec<f64>,
+    /// Nearest stake node of `stake_post`.
+    pub stake_nearest: Vec<u32>,
+    /// Stake node stepped by a cells.
+    pub stake_step: Vec<u32>,
+}
+
+pub const PAIR_CODES: usize = ACTION_CODES * ACTION_CODES;
+
+/// Index of the pair of action codes in the fee tables.
+pub fn pair(c0: u8, c1: u8) -> usize {
+    c0 as usize * ACTION_CODES + c1 as usize
+}
+
+impl Transitions {
+    pub fn notebook(game: &Game, grid: &Grid) -> Self {
+        let (nf, ns) = (grid.fee.len(), grid.stake.len());
+        let mut t = Transitions {
+            fee_post: Vec::with_capacity(nf * PAIR_CODES),
+            fee_nearest: Vec::with_capacity(nf * PAIR_CODES),
+            fee_step: Vec::with_capacity(nf * PAIR_CODES),
+            stake_post: Vec::with_capacity(ns * ACTION_CODES),
+            stake_nearest: Vec::with_capacity(ns * ACTION_CODES),
+            stake_step: Vec::with_capacity(ns * ACTION_CODES),
+        };
+        let gamma = game.model.fee_speed;
+        for (fi, &f) in grid.fee.nodes.iter().enumerate() {
+            for c0 in 0..ACTION_CODES as u8 {
+                for c1 in 0..ACTION_CODES as u8 {
+                    let af = fee_action(game.model.fee_rule, grid.actions, c0, c1);
+                    let post = f - gamma * af as f64 * grid.dt;
+                    t.fee_post.push(post);
+                    t.fee_nearest.push(grid.fee.nearest(post) as u32);
+                    t.fee_step.push(grid.fee.step(fi, -af) as u32);
+                }
+            }
+        }
+        for (si, &s) in grid.stake.nodes.iter().enumerate() {
+            for c in 0..ACTION_CODES as u8 {
+                let a = grid.actions.value(c);
+                let post = s + a as f64 * grid.dt;
+                t.stake_post.push(post);
+                t.stake_nearest.push(grid.stake.nearest(post) as u32);
+                t.stake_step.push(grid.stake.step(si, a) as u32);
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_matches_numpy_linspace() {
+        let a = Axis::new(120.0, 15);
+        assert_eq!(a.nodes[0], 0.0);
+        assert_eq!(a.nodes[1], 120.0 / 14.0);
+        assert_eq!(a.nodes[7], 7.0 * (120.0 / 14.0));
+        assert_eq!(a.nodes[14], 120.0);
+        assert_eq!(a.spacing, 120.0 / 14.0);
+        // linspace(0, 1, 15)[3] is 3 * (1/14), not 3/14.
+        assert_eq!(Axis::new(1.0, 15).nodes[3], 3.0 * (1.0 / 14.0));
+    }
+
+    #[test]
+    fn nearest_rounds_ties_to_even_and_clamps() {
+        let a = Axis::new(10.0, 11); // spacing 1
+        assert_eq!(a.nearest(0.5), 0);
+        assert_eq!(a.nearest(1.5), 2);
+        assert_eq!(a.nearest(2.5), 2);
+        assert_eq!(a.nearest(3.5), 4);
+        assert_eq!(a.nearest(2.4999), 2);
+        assert_eq!(a.nearest(2.5001), 3);
+        assert_eq!(a.nearest(-0.75), 0);
+        assert_eq!(a.nearest(-0.5), 0);
+        assert_eq!(a.nearest(10.6), 10);
+        assert_eq!(a.nearest(1e300), 10);
+        assert_eq!(a.nearest(-1e300), 0);
+    }
+
+    #[test]
+    fn step_clamps_to_the_axis() {
+        let a = Axis::new(120.0, 15);
+        assert_eq!(a.step(0, -3), 0);
+        assert_eq!(a.step(2, -3), 0);
+        assert_eq!(a.step(5, 3), 8);
+        assert_eq!(a.step(13, 3), 14);
+        assert_eq!(a.step(14, 1), 14);
+    }
+
+    #[test]
+    fn action_codes() {
+        let a = Actions { control: 3 };
+        assert_eq!(
+            (0..4).map(|c| a.value(c)).collect::<Vec<_>>(),
+            vec![-3, 0, 3, 1]
+        );
+        assert_eq!(a.code_of(3), Some(2));
+        assert_eq!(a.code_of(1), Some(3));
+        assert_eq!(a.code_of(2), None);
+        // With m = 1 the initial action coincides with +m.
+        assert_eq!(Actions { control: 1 }.code_of(1), Some(2));
+    }
+
+    #[test]
+    fn notebook_transitions_on_the_default_grid() {
+        let s = crate::config::Scenario::default();
+        let (game, grid) = (s.game(), s.grid());
+        let t = Transitions::notebook(&game, &grid);
+        // From fee node 1 (1/14) with both agents at +m: 1/14 − 0.1·3·0.25 = −0.003571… → node 0.
+        let p = 16 + pair(2, 2);
+        assert_eq!(t.fee_post[p], 1.0 / 14.0 - 0.1 * 3.0 * 0.25);
+        assert_eq!(t.fee_nearest[p], 0);
+        assert_eq!(t.fee_step[p], 0);
+        // Agent 0 at +m, agent 1 at 0: the agree rule leaves the fee where it is.
+        assert_eq!(t.fee_post[16 + pair(2, 1)], 1.0 / 14.0);
+        assert_eq!(t.fee_step[16 + pair(2, 1)], 1);
+        // Stake node 1 (8.57…) at −m: 7.82… → node 1; the step goes 3 cells down, clamped to 0.
+        assert_eq!(t.stake_post[4], 120.0 / 14.0 - 0.75);
+        assert_eq!(t.stake_nearest[4], 1);
+        assert_eq!(t.stake_step[4], 0);
+        assert_eq!(t.stake_step[4 + 2], 4);
+        assert_eq!(t.stake_step[4 + 3], 2);
+    }
+}
