@@ -110,7 +110,22 @@ impl Scenario {
         }
         let scenario: Scenario =
             serde_path_to_error::deserialize(Value::Table(doc)).map_err(|e| {
-                Error::Input(format!("{origin}: {}: {}", key_path(e.path()), e.inner()))
+                let key = key_path(e.path());
+                // Name the --set that gave the bad value, else the file.
+                let source = overrides
+                    .iter()
+                    .rev()
+                    .find(|o| {
+                        o.split('=')
+                            .next()
+                            .is_some_and(|k| key.starts_with(k.trim()))
+                    })
+                    .map(|o| format!("--set {o}"))
+                    .unwrap_or_else(|| origin.to_string());
+                Error::Input(format!(
+                    "{source}: {key}: {}",
+                    one_line(e.inner().message())
+                ))
             })?;
         scenario.validate()?;
         Ok(scenario)
@@ -253,9 +268,19 @@ fn parse_table(text: &str, origin: &str) -> Result<Table, Error> {
             .unwrap_or_default();
         Error::Input(format!(
             "{origin}{line}: malformed TOML: {}",
-            e.message().trim_end()
+            one_line(e.message())
         ))
     })
+}
+
+/// A parser message on one line, with Rust type names said as the scenario's.
+fn one_line(message: &str) -> String {
+    let words: Vec<&str> = message.split_whitespace().collect();
+    words
+        .join(" ")
+        .replace("i64", "an integer")
+        .replace("f64", "a number")
+        .replace("struct Agent", "a table of agent keys")
 }
 
 /// Overlays `user` on `base`: tables merge key by key, arrays of tables element by element

@@ -159,8 +159,9 @@ pub struct Transitions {
 pub const PAIR_CODES: usize = ACTION_CODES * ACTION_CODES;
 
 /// Index of the pair of action codes in the fee tables.
+#[inline(always)]
 pub fn pair(c0: u8, c1: u8) -> usize {
-    c0 as usize * ACTION_CODES + c1 as usize
+    (c0 as usize & 3) * ACTION_CODES + (c1 as usize & 3)
 }
 
 impl Transitions {

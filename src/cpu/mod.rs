@@ -1,3 +1,4 @@
 //! The CPU reference solvers (f64, multi-threaded), one module per scheme.
 
 pub mod notebook;
+pub mod team;

@@ -1,0 +1,209 @@
+//! The `mmgame` binary end to end: files written and readable, exit codes, bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ndarray::ArrayD;
+use ndarray_npy::read_npy;
+
+fn mmgame(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mmgame"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("mmgame runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn solve_with_no_arguments_writes_the_notebook_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(&["solve"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("converged after 7 iterations"), "{stdout}");
+    assert!(stdout.contains("mmgame-out"), "{stdout}");
+    let out = dir.path().join("mmgame-out");
+
+    let values: ArrayD<f64> = read_npy(out.join("values.npy")).unwrap();
+    assert_eq!(values.shape(), &[2, 5, 15, 15, 15]);
+    let reference = common::npy("default", "v_vals_new.npy");
+    let rel = common::max_rel_diff(values.iter().copied(), reference.iter().copied());
+    assert!(rel <= 1e-9, "values differ by {rel:e}");
+
+    let policy: ArrayD<f32> = read_npy(out.join("policy.npy")).unwrap();
+    assert_eq!(policy.shape(), &[2, 5, 15, 15, 15]);
+    let reference = common::npy("default", "a_vals.npy");
+    assert!(policy
+        .iter()
+        .zip(reference.iter())
+        .all(|(&a, &r)| a as f64 == r));
+
+    let csv = std::fs::read_to_string(out.join("path.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "step,time,fee,stake0,stake1,action0,action1");
+    assert_eq!(lines.len(), 1 + 6);
+    assert_eq!(lines[1], "0,0,0.1,10,10,0,3");
+    assert_eq!(lines[6], "5,1.25,0.07500000000000001,10.25,13.25,,");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["iterations"], 7);
+    assert_eq!(summary["converged"], true);
+    assert_eq!(summary["scheme"], "notebook");
+    assert_eq!(summary["backend"], "cpu");
+    assert_eq!(summary["policy_change"].as_array().unwrap().len(), 7);
+    assert_eq!(summary["scenario"]["grid"]["stake_points"], 15);
+    assert!(summary["cell_updates_per_second"].as_f64().unwrap() > 0.0);
+    assert!(summary["solve_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["version"], env!("CARGO_PKG_VERSION"));
+    // No temporary files are left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["path.csv", "policy.npy", "summary.json", "values.npy"]
+    );
+}
+
+#[test]
+fn scenario_file_and_overrides_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::data_dir("asymmetric").join("scenario.toml");
+    let o = mmgame(
+        &[
+            "solve",
+            file.to_str().unwrap(),
+            "--set",
+            "grid.time_points=3",
+            "--out",
+            "run",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let values: ArrayD<f64> = read_npy(dir.path().join("run/values.npy")).unwrap();
+    assert_eq!(values.shape(), &[2, 3, 11, 13, 13]);
+}
+
+#[test]
+fn scenario_command_prints_the_default_as_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(&["scenario"], dir.path());
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("# "), "commented");
+    std::fs::write(dir.path().join("s.toml"), &text).unwrap();
+    let parsed = mmgame::config::Scenario::load(Some(&dir.path().join("s.toml")), &[]).unwrap();
+    assert_eq!(parsed, mmgame::config::Scenario::default());
+}
+
+/// Each bad input exits with code 2, prints one line naming the problem, and writes nothing.
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("malformed.toml"), "[grid]\nfee_points = \n").unwrap();
+    std::fs::write(dir.path().join("unknown.toml"), "[model]\nhorizn = 1.0\n").unwrap();
+    std::fs::write(
+        dir.path().join("three.toml"),
+        "[[agents]]\n[[agents]]\n[[agents]]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("one.toml"),
+        "[[agents]]\nvolatility = 0.2\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("a_file"), "not a folder").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "model.fee_sped=0.1"], "model.fee_sped"),
+        (&["unknown.toml"], "horizn"),
+        (&["--set", "grid.fee_points=abc"], "grid.fee_points"),
+        (&["--set", "grid.fee_points=2.5"], "grid.fee_points"),
+        (&["--set", "model.horizon=inf"], "finite"),
+        (&["--set", "agents.0.volatility=nan"], "agents.0.volatility"),
+        (&["--set", "grid.stake_points=1"], "at least 2"),
+        (&["--set", "grid.time_points=0"], "grid.time_points"),
+        (&["--set", "model.horizon=0"], "model.horizon"),
+        (&["--set", "grid.fee_max=-1"], "grid.fee_max"),
+        (&["--set", "grid.stake_max=0"], "grid.stake_max"),
+        (&["--set", "grid.control=-3"], "grid.control"),
+        (&["--set", "agents.1.max_volume=-5"], "agents.1.max_volume"),
+        (
+            &["--set", "agents.0.volatility=-0.1"],
+            "agents.0.volatility",
+        ),
+        (&["--set", "solver.scheme=magic"], "solver.scheme"),
+        (&["--set", "model.fee_rule=median"], "model.fee_rule"),
+        (
+            &["--set", "model.fee_response.kind=power"],
+            "model.fee_response",
+        ),
+        (
+            &["--set", "model.stake_response.kind=cubic"],
+            "model.stake_response",
+        ),
+        (&["malformed.toml"], "line 2"),
+        (&["missing.toml"], "missing.toml"),
+        (&["--out", "a_file"], "not a folder"),
+        (&["three.toml"], "exactly two"),
+        (&["one.toml"], "exactly two"),
+        (&["--set", "agents.2.volatility=0.1"], "out of range"),
+        (
+            &[
+                "--set",
+                "grid.fee_points=100000",
+                "--set",
+                "grid.stake_points=100000",
+            ],
+            "bytes",
+        ),
+        (&["--set", "grid"], "KEY=VALUE"),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["solve"];
+        full.extend_from_slice(args);
+        if !args.contains(&"--out") {
+            full.extend_from_slice(&["--out", "out"]);
+        }
+        let o = mmgame(&full, dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: `{err}` should mention `{expected}`"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(
+            !dir.path().join("out").exists(),
+            "{args:?}: nothing written"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a_file")).unwrap(),
+        "not a folder"
+    );
+}
+
+#[test]
+fn unknown_backend_and_arguments_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(&["solve", "--backend", "tpu"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    let o = mmgame(&["frobnicate"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+}
