@@ -5,8 +5,10 @@ use std::path::Path;
 use crate::cli::{BackendChoice, Cli, Command, ScenarioArgs};
 use crate::config::{Scenario, Scheme, DEFAULT_SCENARIO};
 use crate::error::Error;
+use crate::gpu::context::{adapters, device_type, hardware_adapter_present, GpuContext};
+use crate::gpu::notebook::NotebookGpu;
 use crate::output::{self, BackendInfo, Summary, RUN_FILES};
-use crate::resources::{bytes, check_memory};
+use crate::resources::{bytes, check_memory, human_bytes};
 use crate::simulate::{notebook_path, PathPoint};
 use crate::solution::Solution;
 
@@ -16,8 +18,13 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             scenario,
             backend,
             out,
+            adapter,
             quiet,
-        } => solve(&scenario, backend, &out, quiet),
+        } => solve(&scenario, backend, adapter.as_deref(), &out, quiet),
+        Command::Validate { scenario, adapter } => {
+            crate::validate::run(&load(&scenario)?, adapter.as_deref())
+        }
+        Command::Info => info(),
         Command::Scenario => {
             print!("{DEFAULT_SCENARIO}");
             Ok(())
@@ -66,20 +73,90 @@ pub fn solve_cpu(scenario: &Scenario, quiet: bool) -> Result<(Solution, BackendI
     Ok((solution, info))
 }
 
+/// Solves on the GPU (f32), printing each iteration's policy change unless `quiet`.
+pub fn solve_gpu(
+    scenario: &Scenario,
+    adapter: Option<&str>,
+    quiet: bool,
+) -> Result<(Solution, BackendInfo), Error> {
+    let g = &scenario.grid;
+    let states = bytes(&[
+        2,
+        g.time_points as u64,
+        g.fee_points as u64,
+        g.stake_points as u64,
+        g.stake_points as u64,
+    ]);
+    // The values (f32) and actions read back, and the float32 policy written out.
+    check_memory("this grid's results", states.saturating_mul(4 + 1 + 4))?;
+    let ctx = GpuContext::new(adapter)?;
+    let (game, grid) = (scenario.game(), scenario.grid());
+    let solution = match scenario.solver.scheme {
+        Scheme::Notebook => {
+            NotebookGpu::new(&ctx)?.solve(&game, &grid, &scenario.solver, |it, change| {
+                if !quiet {
+                    println!("iteration {it:>3}: policy change {change:.6e}");
+                }
+            })?
+        }
+    };
+    let info = BackendInfo {
+        backend: "gpu".into(),
+        device: ctx.info.name.clone(),
+        device_type: device_type(ctx.info.device_type).into(),
+        precision: solution.values.precision().into(),
+    };
+    Ok((solution, info))
+}
+
+fn info() -> Result<(), Error> {
+    let adapters = adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapters found (install a Vulkan driver, e.g. mesa-vulkan-drivers)");
+    }
+    for a in adapters {
+        println!(
+            "{} ({}, {}, driver {} {})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+        println!(
+            "  max_storage_buffer_binding_size {}  max_buffer_size {}",
+            human_bytes(a.max_storage_buffer_binding_size),
+            human_bytes(a.max_buffer_size)
+        );
+        println!(
+            "  max_storage_buffers_per_shader_stage {}  max_compute_workgroups_per_dimension {}  max_compute_invocations_per_workgroup {}",
+            a.max_storage_buffers_per_shader_stage,
+            a.max_compute_workgroups_per_dimension,
+            a.max_compute_invocations_per_workgroup
+        );
+        let largest = ((a.max_storage_buffer_binding_size.min(a.max_buffer_size) / 4 / 15) as f64)
+            .sqrt() as u64;
+        println!("  largest notebook grid at fee_points = 15: stake_points = {largest} (one agent's time slice per binding)");
+    }
+    Ok(())
+}
+
 fn solve(
     args: &ScenarioArgs,
     backend: BackendChoice,
+    adapter: Option<&str>,
     out: &Path,
     quiet: bool,
 ) -> Result<(), Error> {
     let scenario = load(args)?;
     output::check_output_dir(out)?;
     let (solution, info) = match backend {
-        BackendChoice::Cpu | BackendChoice::Auto => solve_cpu(&scenario, quiet)?,
-        BackendChoice::Gpu => {
-            return Err(Error::Input(
-                "--backend gpu: the GPU solver is not available yet (use --backend cpu)".into(),
-            ))
+        BackendChoice::Cpu => solve_cpu(&scenario, quiet)?,
+        BackendChoice::Gpu => solve_gpu(&scenario, adapter, quiet)?,
+        BackendChoice::Auto => {
+            if hardware_adapter_present() {
+                println!("backend auto: a hardware GPU adapter is present, solving on the GPU");
+                solve_gpu(&scenario, adapter, quiet)?
+            } else {
+                println!("backend auto: no hardware GPU adapter, solving on the CPU");
+                solve_cpu(&scenario, quiet)?
+            }
         }
     };
     let path = notebook_path(

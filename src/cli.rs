@@ -47,10 +47,24 @@ pub enum Command {
         /// Output folder (created if absent).
         #[arg(long, default_value = "mmgame-out")]
         out: PathBuf,
-        /// Print only the summary line and errors.
+        /// GPU adapter to use: the first whose name contains this (see `mmgame info`).
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Print only the summary and errors.
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Solve on the CPU and on the GPU and report how far they agree (exit 1 when beyond
+    /// tolerance).
+    Validate {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// GPU adapter to use (see `mmgame info`).
+        #[arg(long)]
+        adapter: Option<String>,
+    },
+    /// List the GPU adapters wgpu sees, with the limits that matter for grids.
+    Info,
     /// Print the default scenario (the notebook's) as a commented TOML file to start from.
     Scenario,
 }

@@ -20,6 +20,9 @@ pub enum Error {
     /// The GPU backend failed or is not available. Exit code 1.
     #[error("{0}")]
     Gpu(String),
+    /// `validate` found the backends disagreeing beyond tolerance. Exit code 1.
+    #[error("{0}")]
+    Disagreement(String),
 }
 
 impl Error {
@@ -34,7 +37,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) | Error::TooLarge(_) => 2,
-            Error::Io { .. } | Error::Gpu(_) => 1,
+            Error::Io { .. } | Error::Gpu(_) | Error::Disagreement(_) => 1,
         }
     }
 }

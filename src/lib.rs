@@ -10,11 +10,13 @@ pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod error;
+pub mod gpu;
 pub mod grid;
 pub mod model;
 pub mod output;
 pub mod resources;
 pub mod simulate;
 pub mod solution;
+pub mod validate;
 
 pub use error::Error;

@@ -1,0 +1,202 @@
+//! Adapter and device acquisition. The device is requested with the adapter's own limits (not
+//! wgpu's conservative defaults) so that fine grids can bind large slices.
+
+use crate::error::Error;
+
+/// A device ready for the solvers, with what the adapter is.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+}
+
+/// What `mmgame info` and the summaries report about an adapter.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_storage_buffers_per_shader_stage: u32,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+}
+
+impl AdapterReport {
+    pub fn new(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Self {
+        AdapterReport {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend).to_lowercase(),
+            device_type: device_type(info.device_type).to_string(),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
+            max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+        }
+    }
+}
+
+pub fn device_type(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete",
+        wgpu::DeviceType::IntegratedGpu => "integrated",
+        wgpu::DeviceType::VirtualGpu => "virtual",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    // Honours WGPU_BACKEND (e.g. WGPU_BACKEND=vulkan) and wgpu's other environment variables.
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Every adapter wgpu can see, with its limits.
+pub fn adapters() -> Vec<AdapterReport> {
+    let instance = instance();
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| AdapterReport::new(&a.get_info(), &a.limits()))
+        .collect()
+}
+
+/// Whether a hardware (non-CPU) adapter is present: what `--backend auto` asks.
+pub fn hardware_adapter_present() -> bool {
+    adapters().iter().any(|a| a.device_type != "cpu")
+}
+
+impl GpuContext {
+    /// Opens the first adapter whose name contains `name` (case-insensitive), or wgpu's
+    /// high-performance choice when `name` is `None`.
+    pub fn new(name: Option<&str>) -> Result<Self, Error> {
+        let instance = instance();
+        let adapter = match name {
+            Some(wanted) => {
+                let all = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
+                all.into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+                    .ok_or_else(|| {
+                        Error::Gpu(format!(
+                            "--adapter {wanted}: no such adapter (found: {})",
+                            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        ))
+                    })?
+            }
+            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            }))
+            .map_err(|e| {
+                Error::Gpu(format!(
+                    "no GPU adapter found ({e}); install a Vulkan driver (e.g. mesa-vulkan-drivers) or use --backend cpu"
+                ))
+            })?,
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("mmgame"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", info.name)))?;
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+        })
+    }
+
+    pub fn report(&self) -> AdapterReport {
+        AdapterReport::new(&self.info, &self.limits)
+    }
+
+    /// Builds a compute pipeline from a kernel's full WGSL source (see `layout::kernel_source`);
+    /// the entry point is the kernel's name. A shader the device rejects is an error, not a
+    /// panic.
+    pub fn pipeline(&self, name: &str, source: String) -> Result<wgpu::ComputePipeline, Error> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        match pollster::block_on(scope.pop()) {
+            None => Ok(pipeline),
+            Some(e) => Err(Error::Gpu(format!(
+                "kernel {name} rejected by {}: {e}",
+                self.info.name
+            ))),
+        }
+    }
+
+    /// Runs `work` and turns any validation or out-of-memory error it raises on the device
+    /// into an `Error` (wgpu would otherwise panic in its default handler).
+    pub fn checked<R>(&self, what: &str, work: impl FnOnce() -> R) -> Result<R, Error> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let r = work();
+        let v = pollster::block_on(validation.pop());
+        let o = pollster::block_on(oom.pop());
+        match o.or(v) {
+            None => Ok(r),
+            Some(e) => Err(Error::Gpu(format!("{what} on {}: {e}", self.info.name))),
+        }
+    }
+
+    /// Waits until the queue is idle.
+    pub fn wait(&self) -> Result<(), Error> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
+    }
+
+    /// Copies `size` bytes of `source` back to the host.
+    pub fn read_buffer(&self, source: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, Error> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(source, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("the GPU never answered a readback".into()))?
+            .map_err(|e| Error::Gpu(format!("reading back from the GPU: {e}")))?;
+        let bytes = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("reading back from the GPU: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+}
