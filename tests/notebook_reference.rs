@@ -118,7 +118,11 @@ fn default_path_is_the_one_in_model_md() {
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    let s = scenario("asymmetric", &[]);
+    // Large enough (31·61² states per step) for the solver to use every thread it is given.
+    let s = scenario(
+        "asymmetric",
+        &["grid.fee_points=31", "grid.stake_points=61", "grid.time_points=5"],
+    );
     let (game, grid) = (s.game(), s.grid());
     let solve_on = |threads| {
         rayon::ThreadPoolBuilder::new()

@@ -47,9 +47,46 @@ impl SpinBarrier {
     }
 }
 
-/// The number of threads a team uses: rayon's setting (RAYON_NUM_THREADS, else the cores).
+/// The number of threads a team uses: inside a rayon pool, that pool's size; else
+/// RAYON_NUM_THREADS when set, else the machine's cores. It does not start rayon's global
+/// pool: idle rayon workers spinning beside the team's threads on a 2-core machine made
+/// half of the default grid's solves 10× slower.
 pub fn team_size() -> usize {
-    rayon::current_num_threads().max(1)
+    if rayon::current_thread_index().is_some() {
+        return rayon::current_num_threads().max(1);
+    }
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The least work, in grid states per time step, worth a thread of its own.
+pub const MIN_STATES_PER_THREAD: usize = 16 * 1024;
+
+/// Fills `out` in parallel on the team: `fill(start, chunk)` writes `chunk`, which begins at
+/// index `start` of `out`.
+pub fn fill<T: Send>(out: &mut [T], fill: impl Fn(usize, &mut [T]) + Sync) {
+    let threads = team_size()
+        .min(out.len() / (64 * MIN_STATES_PER_THREAD))
+        .max(1);
+    let len = out.len();
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = out;
+    for rank in 0..threads {
+        let (mine, tail) = rest.split_at_mut(share(len, rank, threads).len());
+        chunks.push(std::sync::Mutex::new(Some(mine)));
+        rest = tail;
+    }
+    run(threads, |rank, _| {
+        let chunk = chunks[rank]
+            .lock()
+            .expect("unpoisoned")
+            .take()
+            .expect("one use");
+        fill(share(len, rank, threads).start, chunk);
+    });
 }
 
 /// Runs `work(rank, barrier)` on `threads` threads (rank 0 on the caller's) and returns the

@@ -22,6 +22,9 @@ use crate::solution::{Solution, Values};
 /// The notebook scheme's pipelines, built once per context and reused for every solve.
 pub struct NotebookGpu<'a> {
     ctx: &'a GpuContext,
+    /// Workgroups per dispatch dimension: the adapter's limit, lowered in tests to force
+    /// two-dimensional dispatches on small grids.
+    max_workgroups_per_dimension: u32,
     evaluate: wgpu::ComputePipeline,
     best_response: wgpu::ComputePipeline,
     policy_change: wgpu::ComputePipeline,
@@ -57,6 +60,7 @@ impl<'a> NotebookGpu<'a> {
     pub fn new(ctx: &'a GpuContext) -> Result<Self, Error> {
         Ok(NotebookGpu {
             ctx,
+            max_workgroups_per_dimension: ctx.limits.max_compute_workgroups_per_dimension,
             evaluate: ctx.pipeline(
                 "notebook_evaluate",
                 layout::kernel_source(layout::NOTEBOOK_EVALUATE),
@@ -70,6 +74,12 @@ impl<'a> NotebookGpu<'a> {
                 layout::standalone_source(layout::NOTEBOOK_POLICY_CHANGE),
             )?,
         })
+    }
+
+    /// Caps the workgroups per dispatch dimension below the adapter's limit.
+    pub fn with_max_workgroups_per_dimension(mut self, max: u32) -> Self {
+        self.max_workgroups_per_dimension = max.clamp(1, self.max_workgroups_per_dimension);
+        self
     }
 
     /// Solves the `notebook` scheme; `progress` is called after each iteration.
@@ -100,7 +110,7 @@ impl<'a> NotebookGpu<'a> {
         let (nt, nf, ns) = (grid.time.len(), grid.fee.len(), grid.stake.len());
         let slice = grid.slice_len();
         let steps = nt - 1;
-        let max_dim = self.ctx.limits.max_compute_workgroups_per_dimension;
+        let max_dim = self.max_workgroups_per_dimension;
         let slice_groups = layout::workgroups(slice as u64, max_dim);
         let groups_per_slice = slice_groups.0 as usize * slice_groups.1 as usize;
 
@@ -270,8 +280,8 @@ impl<'a> NotebookGpu<'a> {
                     pass.set_bind_group(0, &eval_groups[new][t], &[]);
                     pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
                     pass.set_pipeline(&self.best_response);
-                    for agent in 0..2 {
-                        pass.set_bind_group(0, &br_groups[new][agent][t], &[]);
+                    for group in &br_groups[new] {
+                        pass.set_bind_group(0, &group[t], &[]);
                         pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
                     }
                 }
