@@ -121,7 +121,11 @@ fn results_do_not_depend_on_the_thread_count() {
     // Large enough (31·61² states per step) for the solver to use every thread it is given.
     let s = scenario(
         "asymmetric",
-        &["grid.fee_points=31", "grid.stake_points=61", "grid.time_points=5"],
+        &[
+            "grid.fee_points=31",
+            "grid.stake_points=61",
+            "grid.time_points=5",
+        ],
     );
     let (game, grid) = (s.game(), s.grid());
     let solve_on = |threads| {
