@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::cli::{BackendChoice, Cli, Command, ScenarioArgs};
 use crate::config::{Scenario, Scheme, DEFAULT_SCENARIO};
+use crate::equilibrium_run::SaveValues;
 use crate::error::Error;
 use crate::gpu::context::{adapters, device_type, hardware_adapter_present, GpuContext};
 use crate::gpu::notebook::NotebookGpu;
@@ -20,7 +21,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             out,
             adapter,
             quiet,
-        } => solve(&scenario, backend, adapter.as_deref(), &out, quiet),
+            save_values,
+        } => solve(
+            &scenario,
+            backend,
+            adapter.as_deref(),
+            &out,
+            quiet,
+            save_values,
+        ),
         Command::Validate { scenario, adapter } => {
             crate::validate::run(&load(&scenario)?, adapter.as_deref())
         }
@@ -51,29 +60,27 @@ pub fn notebook_cpu_bytes(s: &Scenario) -> u64 {
     states.saturating_mul(2 * 8 + 1 + 4).saturating_add(tables)
 }
 
-/// Solves on the CPU, printing each iteration's policy change unless `quiet`.
+/// Solves the `notebook` scheme on the CPU, printing each iteration's policy change unless
+/// `quiet`.
 pub fn solve_cpu(scenario: &Scenario, quiet: bool) -> Result<(Solution, BackendInfo), Error> {
     check_memory("this grid on the CPU", notebook_cpu_bytes(scenario))?;
     let (game, grid) = (scenario.game(), scenario.grid());
-    let solution = match scenario.solver.scheme {
-        Scheme::Notebook => {
-            crate::cpu::notebook::solve(&game, &grid, &scenario.solver, |it, change| {
-                if !quiet {
-                    println!("iteration {it:>3}: policy change {change:.6e}");
-                }
-            })
+    let solution = crate::cpu::notebook::solve(&game, &grid, &scenario.solver, |it, change| {
+        if !quiet {
+            println!("iteration {it:>3}: policy change {change:.6e}");
         }
-    };
+    });
     let info = BackendInfo {
         backend: "cpu".into(),
-        device: format!("{} threads", rayon::current_num_threads()),
+        device: format!("{} threads", crate::cpu::team::team_size()),
         device_type: "cpu".into(),
         precision: solution.values.precision().into(),
     };
     Ok((solution, info))
 }
 
-/// Solves on the GPU (f32), printing each iteration's policy change unless `quiet`.
+/// Solves the `notebook` scheme on the GPU (f32), printing each iteration's policy change
+/// unless `quiet`.
 pub fn solve_gpu(
     scenario: &Scenario,
     adapter: Option<&str>,
@@ -91,15 +98,12 @@ pub fn solve_gpu(
     check_memory("this grid's results", states.saturating_mul(4 + 1 + 4))?;
     let ctx = GpuContext::new(adapter)?;
     let (game, grid) = (scenario.game(), scenario.grid());
-    let solution = match scenario.solver.scheme {
-        Scheme::Notebook => {
-            NotebookGpu::new(&ctx)?.solve(&game, &grid, &scenario.solver, |it, change| {
-                if !quiet {
-                    println!("iteration {it:>3}: policy change {change:.6e}");
-                }
-            })?
-        }
-    };
+    let solution =
+        NotebookGpu::new(&ctx)?.solve(&game, &grid, &scenario.solver, |it, change| {
+            if !quiet {
+                println!("iteration {it:>3}: policy change {change:.6e}");
+            }
+        })?;
     let info = BackendInfo {
         backend: "gpu".into(),
         device: ctx.info.name.clone(),
@@ -137,15 +141,43 @@ fn info() -> Result<(), Error> {
     Ok(())
 }
 
+/// The GPU context a backend choice asks for: none for `cpu`, the adapter for `gpu` (an error
+/// when there is none), and for `auto` a hardware adapter when one is present (saying which).
+pub fn choose_gpu(
+    backend: BackendChoice,
+    adapter: Option<&str>,
+) -> Result<Option<GpuContext>, Error> {
+    match backend {
+        BackendChoice::Cpu => Ok(None),
+        BackendChoice::Gpu => GpuContext::new(adapter).map(Some),
+        BackendChoice::Auto if hardware_adapter_present() => {
+            println!("backend auto: a hardware GPU adapter is present, solving on the GPU");
+            GpuContext::new(adapter).map(Some)
+        }
+        BackendChoice::Auto => {
+            println!("backend auto: no hardware GPU adapter, solving on the CPU");
+            Ok(None)
+        }
+    }
+}
+
 fn solve(
     args: &ScenarioArgs,
     backend: BackendChoice,
     adapter: Option<&str>,
     out: &Path,
     quiet: bool,
+    save_values: SaveValues,
 ) -> Result<(), Error> {
     let scenario = load(args)?;
     output::check_output_dir(out)?;
+    if scenario.solver.scheme == Scheme::Equilibrium {
+        let ctx = choose_gpu(backend, adapter)?;
+        let summary =
+            crate::equilibrium_run::solve(&scenario, ctx.as_ref(), out, quiet, save_values)?;
+        crate::equilibrium_run::print_report(&summary, out);
+        return Ok(());
+    }
     let (solution, info) = match backend {
         BackendChoice::Cpu => solve_cpu(&scenario, quiet)?,
         BackendChoice::Gpu => solve_gpu(&scenario, adapter, quiet)?,

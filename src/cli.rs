@@ -53,6 +53,12 @@ pub enum Command {
         /// Print only the summary and errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Equilibrium scheme: write the t = 0 value slice only, or all of them.
+        #[arg(long, value_enum, default_value = "t0")]
+        save_values: crate::equilibrium_run::SaveValues,
+        /// Do not draw the plots (PNG and SVG of the notebook's figures).
+        #[arg(long)]
+        no_plots: bool,
     },
     /// Solve on the CPU and on the GPU and report how far they agree (exit 1 when beyond
     /// tolerance).
@@ -67,4 +73,9 @@ pub enum Command {
     Info,
     /// Print the default scenario (the notebook's) as a commented TOML file to start from.
     Scenario,
+    /// Draw the notebook's figures from a finished run
+    Plot {
+        /// The run's folder (the --out of `mmgame solve`).
+        out: PathBuf,
+    },
 }

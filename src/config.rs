@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 use crate::error::Error;
-use crate::grid::Grid;
+use crate::grid::{Grid, Interpolation};
 use crate::model::{Agent, Game, Model};
 
 /// The notebook's scenario, embedded in the binary; `mmgame scenario` prints it.
@@ -36,12 +36,15 @@ pub struct GridConfig {
 pub enum Scheme {
     /// The notebook's policy iteration with best responses, reproduced exactly.
     Notebook,
+    /// Backward induction with a Nash equilibrium of the stage game at every state (MODEL.md).
+    Equilibrium,
 }
 
 impl Scheme {
     pub fn name(self) -> &'static str {
         match self {
             Scheme::Notebook => "notebook",
+            Scheme::Equilibrium => "equilibrium",
         }
     }
 }
@@ -55,6 +58,8 @@ pub struct SolverConfig {
     pub max_iterations: i64,
     /// Stop when the policy change falls below this.
     pub tolerance: f64,
+    /// How the `equilibrium` scheme reads the next slice between nodes.
+    pub interpolation: Interpolation,
 }
 
 /// The simulated path's start (the scenario's `[path]` table).

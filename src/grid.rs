@@ -277,3 +277,117 @@ mod tests {
         assert_eq!(t.stake_step[4 + 3], 2);
     }
 }
+
+/// How the `equilibrium` scheme reads the next time slice off the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interpolation {
+    /// Trilinear interpolation over (fee, stake0, stake1).
+    Linear,
+    /// The nearest node (ties to even).
+    Nearest,
+}
+
+/// Where an off-grid point falls on one axis: value = (1 − weight)·v[lo] + weight·v[hi].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bracket {
+    pub lo: Vec<u32>,
+    pub hi: Vec<u32>,
+    pub weight: Vec<f64>,
+}
+
+impl Bracket {
+    fn push(&mut self, axis: &Axis, x: f64, mode: Interpolation) {
+        let n = axis.len();
+        let (lo, hi, w) = match mode {
+            Interpolation::Nearest => {
+                let i = axis.nearest(x);
+                (i, i, 0.0)
+            }
+            Interpolation::Linear => {
+                let u = x / axis.spacing;
+                let lo = u.floor().clamp(0.0, (n - 2) as f64);
+                (lo as usize, lo as usize + 1, (u - lo).clamp(0.0, 1.0))
+            }
+        };
+        self.lo.push(lo as u32);
+        self.hi.push(hi as u32);
+        self.weight.push(w);
+    }
+}
+
+/// Where the `equilibrium` scheme's moves land: the same clamped physical transition for
+/// payoff and choice. Indexed as [`Transitions`] (fee by node · 16 + pair, stake by
+/// node · 4 + code); only the three controls occur.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClampedTransitions {
+    /// clamp(f − γ·a_f·dt, 0, fee_max).
+    pub fee_post: Vec<f64>,
+    pub fee: Bracket,
+    /// clamp(S + a·dt, 0, stake_max).
+    pub stake_post: Vec<f64>,
+    pub stake: Bracket,
+}
+
+impl ClampedTransitions {
+    pub fn new(game: &Game, grid: &Grid, mode: Interpolation) -> Self {
+        let mut t = ClampedTransitions {
+            fee_post: Vec::new(),
+            fee: Bracket::default(),
+            stake_post: Vec::new(),
+            stake: Bracket::default(),
+        };
+        for &f in &grid.fee.nodes {
+            for c0 in 0..ACTION_CODES as u8 {
+                for c1 in 0..ACTION_CODES as u8 {
+                    let af = fee_action(game.model.fee_rule, grid.actions, c0, c1);
+                    let post =
+                        (f - game.model.fee_speed * af as f64 * grid.dt).clamp(0.0, grid.fee.max());
+                    t.fee_post.push(post);
+                    t.fee.push(&grid.fee, post, mode);
+                }
+            }
+        }
+        for &s in &grid.stake.nodes {
+            for c in 0..ACTION_CODES as u8 {
+                let post =
+                    (s + grid.actions.value(c) as f64 * grid.dt).clamp(0.0, grid.stake.max());
+                t.stake_post.push(post);
+                t.stake.push(&grid.stake, post, mode);
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod clamped_tests {
+    use super::*;
+
+    #[test]
+    fn brackets_interpolate_within_the_axis() {
+        let axis = Axis::new(10.0, 11);
+        let mut b = Bracket::default();
+        for x in [0.0, 2.25, 10.0, 9.5] {
+            b.push(&axis, x, Interpolation::Linear);
+        }
+        assert_eq!((b.lo[0], b.hi[0], b.weight[0]), (0, 1, 0.0));
+        assert_eq!((b.lo[1], b.hi[1], b.weight[1]), (2, 3, 0.25));
+        assert_eq!((b.lo[2], b.hi[2], b.weight[2]), (9, 10, 1.0));
+        assert_eq!((b.lo[3], b.hi[3], b.weight[3]), (9, 10, 0.5));
+        let mut n = Bracket::default();
+        n.push(&axis, 2.5, Interpolation::Nearest);
+        assert_eq!((n.lo[0], n.hi[0], n.weight[0]), (2, 2, 0.0));
+    }
+
+    #[test]
+    fn clamped_moves_stay_on_the_grid() {
+        let s = crate::config::Scenario::default();
+        let t = ClampedTransitions::new(&s.game(), &s.grid(), Interpolation::Linear);
+        // Stake node 0 at −m stays at 0; the top node at +m stays at the top.
+        assert_eq!(t.stake_post[0], 0.0);
+        assert_eq!(t.stake_post[14 * 4 + 2], 120.0);
+        // Fee node 0 with both agents at +m would go negative: clamped to 0.
+        assert_eq!(t.fee_post[pair(2, 2)], 0.0);
+    }
+}

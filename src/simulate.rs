@@ -63,3 +63,50 @@ pub fn notebook_path(
     }
     points
 }
+
+/// The `equilibrium` scheme's path (MODEL.md): for steps 0..N_T−2, look both actions up at the
+/// nearest node at time step k with `action(agent, k, fee, stake0, stake1)` (a code), then move
+/// with the same clamped physical transition as the solver. N_T points.
+pub fn equilibrium_path(
+    game: &Game,
+    grid: &Grid,
+    start: &PathConfig,
+    mut action: impl FnMut(usize, usize, usize, usize, usize) -> Result<u8, crate::Error>,
+) -> Result<Vec<PathPoint>, crate::Error> {
+    let nt = grid.time.len();
+    let mut points = Vec::with_capacity(nt);
+    let (mut fee, mut stakes) = (start.fee, start.stakes);
+    for step in 0..nt {
+        let time = step as f64 * grid.dt;
+        if step == nt - 1 {
+            points.push(PathPoint {
+                step,
+                time,
+                fee,
+                stakes,
+                actions: None,
+            });
+            break;
+        }
+        let (fi, i0, i1) = (
+            grid.fee.nearest(fee),
+            grid.stake.nearest(stakes[0]),
+            grid.stake.nearest(stakes[1]),
+        );
+        let a = [
+            grid.actions.value(action(0, step, fi, i0, i1)?),
+            grid.actions.value(action(1, step, fi, i0, i1)?),
+        ];
+        points.push(PathPoint {
+            step,
+            time,
+            fee,
+            stakes,
+            actions: Some(a),
+        });
+        let af = game.model.fee_rule.fee_action(a[0] as f64, a[1] as f64);
+        fee = (fee - game.model.fee_speed * af * grid.dt).clamp(0.0, grid.fee.max());
+        stakes = [0, 1].map(|i| (stakes[i] + a[i] as f64 * grid.dt).clamp(0.0, grid.stake.max()));
+    }
+    Ok(points)
+}

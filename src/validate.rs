@@ -12,6 +12,8 @@ use crate::solution::Solution;
 /// tie, not an error: f32 values carry about 1e-7 relative error per step, and the totals of
 /// two controls that differ by less cannot be told apart in f32.
 pub const TIE_EPSILON: f64 = 1e-5;
+use crate::gpu::equilibrium::GPU_TIE_TOLERANCE;
+
 /// The largest value difference, relative to the largest |value|, that passes.
 pub const VALUE_TOLERANCE: f64 = 1e-4;
 
@@ -129,8 +131,125 @@ pub fn compare(game: &Game, grid: &Grid, cpu: &Solution, gpu: &Solution) -> Agre
     }
 }
 
+/// How a GPU `equilibrium` sweep compares with the CPU's.
+#[derive(Debug, Clone)]
+pub struct EquilibriumAgreement {
+    pub states: usize,
+    /// Action entries equal to the CPU's.
+    pub identical: usize,
+    /// max |v_gpu − v_cpu| / max |v_cpu| over all slices (information: where a tie is broken
+    /// the other way the selected equilibrium, and so the values, may move, MODEL.md).
+    pub value_difference: f64,
+    /// States where the GPU's pair is not a valid selection in f64 on the GPU's own V(t+1)
+    /// (more than ε from the rule): the GPU's kernel errors.
+    pub invalid: Vec<([usize; 4], f64)>,
+    /// The largest relative error of a GPU value against the f64 payoff of its selected pair.
+    pub value_error: f64,
+    /// The largest amount by which a GPU selection misses the rule (≤ ε passes).
+    pub largest_miss: f64,
+}
+
+impl EquilibriumAgreement {
+    pub fn passes(&self) -> bool {
+        self.invalid.is_empty() && self.value_error <= VALUE_TOLERANCE
+    }
+}
+
+/// Checks a GPU `equilibrium` sweep state by state. Each state's payoffs are recomputed in f64
+/// from the GPU's own V(t+1); the GPU's pair must be a finalist of the selection rule for some
+/// tie tolerance between half and twice the GPU's (f32 rounding moves pairs across the
+/// threshold), and its values must equal that pair's payoffs to VALUE_TOLERANCE.
+/// Agreement with the CPU's actions and values is reported alongside: once a tie is broken
+/// differently, the two sweeps may follow different (equally valid) equilibria.
+pub fn compare_equilibrium(
+    game: &Game,
+    grid: &Grid,
+    mode: crate::grid::Interpolation,
+    cpu: &crate::cpu::equilibrium::MemorySink,
+    gpu: &crate::cpu::equilibrium::MemorySink,
+) -> EquilibriumAgreement {
+    use crate::cpu::equilibrium::{exploitability, payoffs, Kernel, PAIRS};
+    use crate::cpu::gain::{GainTables, StepGains};
+    let tr = crate::grid::ClampedTransitions::new(game, grid, mode);
+    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post);
+    let n = cpu.values.len();
+    let largest = cpu
+        .values
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-300);
+    let value_difference = cpu
+        .values
+        .iter()
+        .zip(&gpu.values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+        / largest;
+    let identical = cpu
+        .policy
+        .iter()
+        .zip(&gpu.policy)
+        .filter(|(a, b)| a == b)
+        .count();
+    let (nt, ns, slice) = (grid.time.len(), grid.stake.len(), grid.slice_len());
+    let (mut invalid, mut value_error, mut largest_miss) = (Vec::new(), 0.0f64, 0.0f64);
+    for t in 0..nt - 1 {
+        let k = Kernel {
+            ns,
+            tr: &tr,
+            gains: &gains,
+            step: StepGains::new(game, grid, &gains, &tr.stake_post, t),
+        };
+        let next =
+            [0, 1].map(|a| &gpu.values[gpu.index(a, t + 1, 0)..gpu.index(a, t + 1, 0) + slice]);
+        for state in 0..slice {
+            let (fee, s0, s1) = (state / (ns * ns), (state / ns) % ns, state % ns);
+            let u = payoffs(&k, fee, s0, s1, next);
+            let e = exploitability(&u);
+            let scale = u.iter().flatten().fold(1.0f64, |m, x| m.max(x.abs()));
+            let e_min = e.iter().copied().fold(f64::INFINITY, f64::min);
+            let sum = |p: usize| u[0][p] + u[1][p];
+            let g = gpu.policy[gpu.index(0, t, state)] as usize * 3
+                + gpu.policy[gpu.index(1, t, state)] as usize;
+            // How far the GPU's pair is from being a finalist under tie tolerance tau.
+            let miss_at = |tau: f64| {
+                let best_sum = (0..PAIRS)
+                    .filter(|&p| e[p] <= e_min + tau)
+                    .map(sum)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                (e[g] - e_min - tau).max(best_sum - tau - sum(g)).max(0.0)
+            };
+            // f32 rounding moves pairs across the GPU's threshold either way: the pick is valid
+            // if it is a finalist for some tolerance between half and twice the GPU's.
+            let miss = [0.5, 1.0, 1.5, 2.0]
+                .map(|m| miss_at(m * GPU_TIE_TOLERANCE * scale))
+                .into_iter()
+                .fold(f64::INFINITY, f64::min);
+            largest_miss = largest_miss.max(miss / scale);
+            if miss > 0.0 {
+                invalid.push(([t, fee, s0, s1], miss));
+            }
+            for (agent, payoff) in u.iter().enumerate() {
+                let v = gpu.values[gpu.index(agent, t, state)];
+                value_error = value_error.max((v - payoff[g]).abs() / scale);
+            }
+        }
+    }
+    EquilibriumAgreement {
+        states: n,
+        identical,
+        value_difference,
+        invalid,
+        value_error,
+        largest_miss,
+    }
+}
+
 /// `mmgame validate`: solves on both backends and prints the agreement report.
 pub fn run(scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
+    if scenario.solver.scheme == crate::config::Scheme::Equilibrium {
+        return run_equilibrium(scenario, adapter);
+    }
     let (cpu, cpu_info) = solve_cpu(scenario, true)?;
     let (gpu, gpu_info) = solve_gpu(scenario, adapter, true)?;
     let (game, grid) = (scenario.game(), scenario.grid());
@@ -164,6 +283,11 @@ pub fn run(scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
         "  policy change: cpu {:?}\n                 gpu {:?}",
         cpu.policy_change, gpu.policy_change
     );
+    report(&a)
+}
+
+/// Prints the agreement figures; an error when beyond tolerance.
+fn report(a: &Agreement) -> Result<(), Error> {
     println!(
         "  identical actions: {} of {} ({:.4}%)",
         a.identical,
@@ -203,6 +327,75 @@ pub fn run(scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
             "validate: the GPU disagrees with the CPU beyond tolerance ({} non-tie actions, value difference {:.3e})",
             a.differences.len() - a.ties(),
             a.value_difference
+        )))
+    }
+}
+
+fn run_equilibrium(scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
+    use crate::cpu::equilibrium::{MemorySink, StepDiagnostics};
+    let (game, grid) = (scenario.game(), scenario.grid());
+    let mode = scenario.solver.interpolation;
+    let ctx = crate::gpu::context::GpuContext::new(adapter)?;
+    let (mut cpu, mut gpu) = (MemorySink::new(&grid), MemorySink::new(&grid));
+    let c = crate::cpu::equilibrium::solve(&game, &grid, mode, &mut cpu, |_, _| {})?;
+    let g = crate::gpu::equilibrium::EquilibriumGpu::new(&ctx)?.solve(
+        &game,
+        &grid,
+        mode,
+        &mut gpu,
+        |_, _| {},
+    )?;
+    let a = compare_equilibrium(&game, &grid, mode, &cpu, &gpu);
+    let cells = crate::cpu::equilibrium::EquilibriumSolution::cell_updates(&grid);
+    let gr = &scenario.grid;
+    println!(
+        "validate: equilibrium scheme, grid {} fee × {}² stake × {} time points",
+        gr.fee_points, gr.stake_points, gr.time_points
+    );
+    println!(
+        "  cpu (f64): {:.3} s, {:.3e} cell updates/s",
+        c.solve_seconds,
+        cells / c.solve_seconds
+    );
+    println!(
+        "  gpu ({}, f32): {:.3} s, {:.3e} cell updates/s",
+        ctx.info.name,
+        g.solve_seconds,
+        cells / g.solve_seconds
+    );
+    let several = |d: &[StepDiagnostics]| d.iter().map(|s| s.several_equilibria).sum::<u64>();
+    println!(
+        "  states with several equilibria: cpu {}, gpu {}",
+        several(&c.diagnostics),
+        several(&g.diagnostics)
+    );
+    println!(
+        "  actions identical to the cpu's: {} of {} ({:.4}%); values differ by up to {:.3e} of the largest",
+        a.identical,
+        a.states,
+        100.0 * a.identical as f64 / a.states as f64,
+        a.value_difference
+    );
+    println!(
+        "  gpu selections checked in f64 on the gpu's own V(t+1): {} invalid (no tolerance between ½ and 2× the GPU's τ = {GPU_TIE_TOLERANCE:e}·max(1, |U|) makes them a finalist; largest miss {:.3e}); largest value error {:.3e} (tolerance {VALUE_TOLERANCE:e})",
+        a.invalid.len(),
+        a.largest_miss,
+        a.value_error
+    );
+    for (at, miss) in a.invalid.iter().take(20) {
+        println!(
+            "    t {} fee {} stake0 {} stake1 {}: misses the rule by {miss:.3e}",
+            at[0], at[1], at[2], at[3]
+        );
+    }
+    if a.passes() {
+        println!("PASS");
+        Ok(())
+    } else {
+        Err(Error::Disagreement(format!(
+            "validate: {} GPU selections break the equilibrium rule in f64, value error {:.3e}",
+            a.invalid.len(),
+            a.value_error
         )))
     }
 }

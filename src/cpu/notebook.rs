@@ -19,6 +19,7 @@
 
 use std::time::Instant;
 
+use super::gain::{GainTables, StepGains};
 use super::team;
 
 use crate::config::SolverConfig;
@@ -27,37 +28,6 @@ use crate::grid::{
 };
 use crate::model::Game;
 use crate::solution::{Solution, Values};
-
-/// Gain factors that depend on the grid but not on time; built once per solve.
-pub struct GainTables {
-    /// f'·φ(f') at the post-move fee, per `fee_index · 16 + pair`.
-    pub fee_factor: Vec<f64>,
-    /// (S_i'/S')·N_i·ψ(S') at the post-move stakes, per agent, indexed by
-    /// `(stake0 · 4 + code0) · (stake_points · 4) + stake1 · 4 + code1`.
-    pub stake_factor: [Vec<f64>; 2],
-}
-
-impl GainTables {
-    pub fn new(game: &Game, grid: &Grid, tr: &Transitions) -> Self {
-        let ns = grid.stake.len();
-        let fee_factor = tr.fee_post.iter().map(|&f| game.fee_factor(f)).collect();
-        let stake_factor = [0, 1].map(|agent| {
-            let width = tr.stake_post.len();
-            let mut t = vec![0.0; ns * ns * PAIR_CODES];
-            team::fill(&mut t, |start, chunk| {
-                for (i, out) in chunk.iter_mut().enumerate() {
-                    let (row, col) = ((start + i) / width, (start + i) % width);
-                    *out = game.stake_factor(agent, [tr.stake_post[row], tr.stake_post[col]]);
-                }
-            });
-            t
-        });
-        GainTables {
-            fee_factor,
-            stake_factor,
-        }
-    }
-}
 
 /// Everything the kernels read at one time step: the transition tables and the gain factors
 /// scaled by that step's discount and holding rates (and by dt).
@@ -81,12 +51,7 @@ impl<'a> StepKernel<'a> {
         gains: &'a GainTables,
         t: usize,
     ) -> Self {
-        let time = grid.time.nodes[t];
-        let discount = game.discount(time) * grid.dt;
-        let holding = [0, 1].map(|agent| {
-            let rate = game.holding_rate(agent, time) * grid.dt;
-            tr.stake_post.iter().map(|&s| rate * s).collect()
-        });
+        let StepGains { fee_gain, holding } = StepGains::new(game, grid, gains, &tr.stake_post, t);
         StepKernel {
             ns: grid.stake.len(),
             tr,
@@ -95,7 +60,7 @@ impl<'a> StepKernel<'a> {
                 let value = |c: usize| grid.actions.value(c as u8);
                 value(p / ACTION_CODES).abs_diff(value(p % ACTION_CODES))
             }),
-            fee_gain: gains.fee_factor.iter().map(|&f| discount * f).collect(),
+            fee_gain,
             holding,
         }
     }
@@ -297,7 +262,7 @@ pub fn solve(
     let slice = grid.slice_len();
     let per_agent = nt * slice;
     let tr = Transitions::notebook(game, grid);
-    let gains = GainTables::new(game, grid, &tr);
+    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post);
     let kernels: Vec<StepKernel> = (0..nt - 1)
         .map(|t| StepKernel::new(game, grid, &tr, &gains, t))
         .collect();

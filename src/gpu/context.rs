@@ -172,8 +172,12 @@ impl GpuContext {
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
     }
 
-    /// Copies `size` bytes of `source` back to the host.
-    pub fn read_buffer(&self, source: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, Error> {
+    /// Copies the first `size` bytes of `source` back to the host as elements of `T`.
+    pub fn read_buffer<T: bytemuck::Pod>(
+        &self,
+        source: &wgpu::Buffer,
+        size: u64,
+    ) -> Result<Vec<T>, Error> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,
@@ -192,11 +196,12 @@ impl GpuContext {
         rx.recv()
             .map_err(|_| Error::Gpu("the GPU never answered a readback".into()))?
             .map_err(|e| Error::Gpu(format!("reading back from the GPU: {e}")))?;
-        let bytes = slice
-            .get_mapped_range()
-            .map_err(|e| Error::Gpu(format!("reading back from the GPU: {e}")))?
-            .to_vec();
+        let data = bytemuck::pod_collect_to_vec(
+            &slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading back from the GPU: {e}")))?,
+        );
         staging.unmap();
-        Ok(bytes)
+        Ok(data)
     }
 }

@@ -50,6 +50,65 @@ pub struct Step {
     pub _pad1: f32,
 }
 
+/// Where the `equilibrium` scheme's tables sit (`Sweep` in shaders/equilibrium_step.wgsl).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct Sweep {
+    pub fee_lo_at: u32,
+    pub fee_hi_at: u32,
+    pub stake_lo_at: u32,
+    pub stake_hi_at: u32,
+    pub fee_weight_at: u32,
+    pub stake_weight_at: u32,
+    pub stake_post_at: u32,
+    pub tie_tolerance: f32,
+}
+
+impl Sweep {
+    /// The parameters and tables of an `equilibrium` sweep: `indices` holds the brackets'
+    /// lo/hi nodes, `posts` the clamped post-move fees (first) and stakes and the weights.
+    pub fn new(
+        game: &Game,
+        grid: &Grid,
+        tr: &crate::grid::ClampedTransitions,
+        tie_tolerance: f64,
+    ) -> (Params, Sweep, Tables) {
+        // The model constants come from the notebook's parameters; their table offsets are
+        // not used by the equilibrium kernel.
+        let (params, _) = Params::notebook(game, grid, &Transitions::notebook(game, grid));
+        let mut indices = Vec::new();
+        let mut at = |table: &[u32]| {
+            let start = indices.len() as u32;
+            indices.extend_from_slice(table);
+            start
+        };
+        let fee_lo_at = at(&tr.fee.lo);
+        let fee_hi_at = at(&tr.fee.hi);
+        let stake_lo_at = at(&tr.stake.lo);
+        let stake_hi_at = at(&tr.stake.hi);
+        let mut posts: Vec<f32> = tr.fee_post.iter().map(|&f| f as f32).collect();
+        let mut at = |table: &[f64]| {
+            let start = posts.len() as u32;
+            posts.extend(table.iter().map(|&x| x as f32));
+            start
+        };
+        let stake_post_at = at(&tr.stake_post);
+        let fee_weight_at = at(&tr.fee.weight);
+        let stake_weight_at = at(&tr.stake.weight);
+        let sweep = Sweep {
+            fee_lo_at,
+            fee_hi_at,
+            stake_lo_at,
+            stake_hi_at,
+            fee_weight_at,
+            stake_weight_at,
+            stake_post_at,
+            tie_tolerance: tie_tolerance as f32,
+        };
+        (params, sweep, Tables { indices, posts })
+    }
+}
+
 /// Field names and byte offsets of [`Params`], for the layout test against the WGSL struct.
 pub fn params_fields() -> Vec<(&'static str, usize)> {
     use std::mem::offset_of;
@@ -176,6 +235,7 @@ pub fn standalone_source(kernel: &str) -> String {
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 pub const NOTEBOOK_EVALUATE: &str = include_str!("../../shaders/notebook_evaluate.wgsl");
 pub const NOTEBOOK_BEST_RESPONSE: &str = include_str!("../../shaders/notebook_best_response.wgsl");
+pub const EQUILIBRIUM_STEP: &str = include_str!("../../shaders/equilibrium_step.wgsl");
 pub const NOTEBOOK_POLICY_CHANGE: &str = include_str!("../../shaders/notebook_policy_change.wgsl");
 
 /// Workgroups for `items` invocations: (x, y) with x ≤ `max_per_dimension`, so grids beyond

@@ -2,5 +2,6 @@
 //! (adapter, device, limits) and the layout shared with the WGSL kernels.
 
 pub mod context;
+pub mod equilibrium;
 pub mod layout;
 pub mod notebook;

@@ -290,11 +290,8 @@ impl<'a> NotebookGpu<'a> {
                 pass.dispatch_workgroups(sums_groups.0, sums_groups.1, 1);
             }
             self.ctx.queue.submit([encoder.finish()]);
-            let bytes = self.ctx.read_buffer(&sums, sums_len as u64 * 4)?;
-            let changed: u64 = bytemuck::cast_slice::<u8, u32>(&bytes)
-                .iter()
-                .map(|&s| s as u64)
-                .sum();
+            let counts: Vec<u32> = self.ctx.read_buffer(&sums, sums_len as u64 * 4)?;
+            let changed: u64 = counts.iter().map(|&s| s as u64).sum();
             let change = changed as f64 / (nf * ns) as f64;
             policy_change.push(change);
             progress(iteration + 1, change);
@@ -308,14 +305,14 @@ impl<'a> NotebookGpu<'a> {
         let mut out_policy = Vec::with_capacity(2 * nt * slice);
         for agent in 0..2 {
             for t in 0..nt {
-                let v = self
+                let v: Vec<f32> = self
                     .ctx
                     .read_buffer(&values[last_new][agent][t], slice_bytes(grid))?;
-                out_values.extend_from_slice(bytemuck::cast_slice::<u8, f32>(&v));
-                let a = self
+                out_values.extend_from_slice(&v);
+                let a: Vec<u32> = self
                     .ctx
                     .read_buffer(&actions[agent][t], slice_bytes(grid))?;
-                out_policy.extend(bytemuck::cast_slice::<u8, u32>(&a).iter().map(|&c| c as u8));
+                out_policy.extend(a.iter().map(|&c| c as u8));
             }
         }
         Ok(Solution {

@@ -1,0 +1,963 @@
+//! Plots: the notebook's figures as PNG and SVG.
+//!
+//! `solve` draws them after writing a run, and `mmgame plot OUTDIR` draws them again from a
+//! finished run's files. The figures are those of the notebook's cells 2, 3, 8, 9 and 10,
+//! with the notebook's titles and axis labels:
+//!
+//! | file | notebook | what |
+//! |---|---|---|
+//! | `fee_response` | cell 2 | φ(f) over f in [0, 1] |
+//! | `stake_response` | cell 3 | ψ(S) over S in [0, 200] |
+//! | `value_surface` | cell 8 | `v_vals_new[1,0,:,:,0]`: agent 1's value at t = 0, rows fee, columns the stake0 node, stake1 at its lowest node; a heat map (the notebook draws a 3-D surface) |
+//! | `action_map` | cell 9 | `a_vals[0,0,:,N_S-1,:]`: agent 0's action at t = 0, rows fee, columns the stake1 node, stake0 at its top node |
+//! | `stake_path`, `fee_path` | cell 10 | the path's first `time_points` points |
+//!
+//! Text is drawn with DejaVu Sans, embedded in the binary (`assets/DejaVuSans.ttf`, licence in
+//! `assets/LICENSE-DejaVu.txt`), so plots need no system fonts. Each file is written
+//! atomically, like the run's other files.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ndarray::Array2;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::config::Scenario;
+use crate::error::Error;
+use crate::output::{create_output_dir, write_atomic};
+use crate::simulate::PathPoint;
+use crate::solution::Solution;
+
+/// Size in pixels of the line plots.
+pub const LINE_SIZE: (u32, u32) = (800, 600);
+/// Size in pixels of the heat maps (wider, for the colour bar).
+pub const HEAT_SIZE: (u32, u32) = (900, 600);
+/// The figures, in the order [`write_plots`] writes them; each one as `NAME.png` and
+/// `NAME.svg`.
+pub const PLOT_NAMES: [&str; 6] = [
+    "fee_response",
+    "stake_response",
+    "value_surface",
+    "action_map",
+    "stake_path",
+    "fee_path",
+];
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Registers the embedded font as plotters' "sans-serif" (once per process).
+fn register_font() -> Result<(), Error> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Input("the embedded font cannot be read".into()))
+    }
+}
+
+/// The data behind the two heat maps, each indexed [fee node, stake node].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Surfaces {
+    /// `v_vals_new[1, 0, :, :, 0]`: columns are the stake0 node.
+    pub value: Array2<f64>,
+    /// `a_vals[0, 0, :, stake_points - 1, :]` as action values: columns are the stake1 node.
+    pub action: Array2<f64>,
+}
+
+impl Surfaces {
+    /// The two slices of a solution.
+    pub fn of(solution: &Solution, actions: crate::grid::Actions) -> Self {
+        let [_, _, nf, ns, _] = solution.shape;
+        let top = ns - 1;
+        Surfaces {
+            value: Array2::from_shape_fn((nf, ns), |(f, s0)| {
+                solution.values.get(solution.index(1, 0, f, s0, 0))
+            }),
+            action: Array2::from_shape_fn((nf, ns), |(f, s1)| {
+                actions.value(solution.policy[solution.index(0, 0, f, top, s1)]) as f64
+            }),
+        }
+    }
+}
+
+/// Draws the notebook's figures for a solved run into `dir`; returns the files written.
+pub fn write_plots(
+    dir: &Path,
+    scenario: &Scenario,
+    solution: &Solution,
+    path: &[PathPoint],
+) -> Result<Vec<PathBuf>, Error> {
+    let g = &scenario.grid;
+    let expected = [
+        2,
+        g.time_points as usize,
+        g.fee_points as usize,
+        g.stake_points as usize,
+        g.stake_points as usize,
+    ];
+    if solution.shape != expected {
+        return Err(Error::Input(format!(
+            "plots: the solution's shape {:?} is not the scenario's grid {expected:?}",
+            solution.shape
+        )));
+    }
+    let surfaces = Surfaces::of(solution, scenario.grid().actions);
+    write_figures(dir, scenario, &surfaces, path)
+}
+
+/// Draws the figures from the heat maps' data and the path (what [`write_plots`] and
+/// [`plot_run`] share; a solver that never holds a whole [`Solution`] can call it directly).
+pub fn write_figures(
+    dir: &Path,
+    scenario: &Scenario,
+    surfaces: &Surfaces,
+    path: &[PathPoint],
+) -> Result<Vec<PathBuf>, Error> {
+    register_font()?;
+    create_output_dir(dir)?;
+    let game = scenario.game();
+    let g = &scenario.grid;
+    let m = g.control as f64;
+
+    let fee_response = LineFigure {
+        title: "Fee response",
+        x_label: "fee in %",
+        y_label: "volume in %",
+        lines: vec![Line::plain(
+            linspace(0.0, 1.0, 200)
+                .map(|f| (f, game.model.fee_response.eval(f)))
+                .collect(),
+            0,
+        )],
+    };
+    let stake_response = LineFigure {
+        title: "Stake response",
+        x_label: "stake",
+        y_label: "volume in %",
+        lines: vec![Line::plain(
+            linspace(0.0, 200.0, 200)
+                .map(|s| (s, game.model.stake_response.eval(s)))
+                .collect(),
+            0,
+        )],
+    };
+    let fee_axis = (0.0, g.fee_max);
+    let stake_axis = (0.0, g.stake_max);
+    let value_surface = HeatMap {
+        title: "Value of agent 1 at t = 0",
+        x_label: "stake",
+        y_label: "fee",
+        data: &surfaces.value,
+        x_range: stake_axis,
+        y_range: fee_axis,
+        levels: None,
+        bar_label: "value",
+    };
+    // The legend always lists the controls (−m, 0, m), and any other value present (the
+    // notebook's initial 1 where a slice was never improved).
+    let mut levels = vec![-m, 0.0, m];
+    levels.extend(surfaces.action.iter().copied().filter(|v| v.is_finite()));
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    let action_map = HeatMap {
+        title: "Action of agent 0 at t = 0",
+        x_label: "stake",
+        y_label: "fee",
+        data: &surfaces.action,
+        x_range: stake_axis,
+        y_range: fee_axis,
+        levels: Some(&levels),
+        bar_label: "a",
+    };
+    // The notebook plots the first N_T points of its N_T + 1 (those up to the horizon).
+    let shown = &path[..path.len().min(g.time_points as usize)];
+    let stake_path = LineFigure {
+        title: "Stake evolution",
+        x_label: "time",
+        y_label: "stake",
+        lines: (0..2)
+            .map(|i| Line {
+                label: Some(format!("agent {i}")),
+                points: shown.iter().map(|p| (p.time, p.stakes[i])).collect(),
+                color: i,
+                markers: true,
+            })
+            .collect(),
+    };
+    let fee_path = LineFigure {
+        title: "Fees evolution",
+        x_label: "time",
+        y_label: "fees",
+        lines: vec![Line {
+            label: None,
+            points: shown.iter().map(|p| (p.time, p.fee)).collect(),
+            color: 0,
+            markers: true,
+        }],
+    };
+
+    let figures: [(&str, Figure); 6] = [
+        ("fee_response", Figure::Lines(fee_response)),
+        ("stake_response", Figure::Lines(stake_response)),
+        ("value_surface", Figure::Heat(value_surface)),
+        ("action_map", Figure::Heat(action_map)),
+        ("stake_path", Figure::Lines(stake_path)),
+        ("fee_path", Figure::Lines(fee_path)),
+    ];
+    let mut files = Vec::with_capacity(2 * figures.len());
+    for (name, figure) in &figures {
+        for ext in ["png", "svg"] {
+            let file = dir.join(format!("{name}.{ext}"));
+            figure.write(&file)?;
+            files.push(file);
+        }
+    }
+    Ok(files)
+}
+
+/// Draws `data` (rows along y, columns along x, nodes spread evenly over `x_range` and
+/// `y_range`) as a heat map with a jet colour bar, into a PNG or an SVG file by `path`'s
+/// extension.
+pub fn heat_map(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    data: &Array2<f64>,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+) -> Result<(), Error> {
+    register_font()?;
+    Figure::Heat(HeatMap {
+        title,
+        x_label,
+        y_label,
+        data,
+        x_range,
+        y_range,
+        levels: None,
+        bar_label: "",
+    })
+    .write(path)
+}
+
+/// Reads a finished run in `dir` (summary.json, values.npy, policy.npy, path.csv) and draws
+/// its figures there again; returns the files written.
+pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    if !dir.is_dir() {
+        return Err(Error::Input(format!(
+            "{}: not a folder (give the --out folder of a finished `mmgame solve`)",
+            dir.display()
+        )));
+    }
+    let scenario = read_scenario(&dir.join("summary.json"))?;
+    let g = &scenario.grid;
+    let (nt, nf, ns) = (
+        g.time_points as usize,
+        g.fee_points as usize,
+        g.stake_points as usize,
+    );
+    let slice = nf * ns * ns;
+
+    // values.npy: (2, time, fee, stake0, stake1), or only t = 0: (2, fee, stake0, stake1).
+    let file = dir.join("values.npy");
+    let mut values = Npy::open(&file)?;
+    let agent1_t0 = if values.shape == [2, nt, nf, ns, ns] {
+        nt * slice
+    } else if values.shape == [2, nf, ns, ns] {
+        slice
+    } else {
+        return Err(shape_error(
+            &file,
+            &values.shape,
+            &format!("(2, {nt}, {nf}, {ns}, {ns})"),
+        ));
+    };
+    let v = values.read(agent1_t0, slice)?;
+    let value = Array2::from_shape_fn((nf, ns), |(f, s0)| v[(f * ns + s0) * ns]);
+
+    let file = dir.join("policy.npy");
+    let mut policy = Npy::open(&file)?;
+    if policy.shape != [2, nt, nf, ns, ns] {
+        return Err(shape_error(
+            &file,
+            &policy.shape,
+            &format!("(2, {nt}, {nf}, {ns}, {ns})"),
+        ));
+    }
+    let actions = scenario.grid().actions;
+    let mut action = Array2::zeros((nf, ns));
+    for f in 0..nf {
+        let row = policy.read((f * ns + ns - 1) * ns, ns)?;
+        for (s1, &a) in row.iter().enumerate() {
+            if a.fract() != 0.0 || actions.code_of(a as i64).is_none() {
+                return Err(Error::Input(format!(
+                    "{}: holds {a}, which is not an action of this scenario (−m, 0, m or 1)",
+                    file.display()
+                )));
+            }
+            action[[f, s1]] = a;
+        }
+    }
+
+    let path = read_path(&dir.join("path.csv"))?;
+    write_figures(dir, &scenario, &Surfaces { value, action }, &path)
+}
+
+fn shape_error(file: &Path, shape: &[usize], expected: &str) -> Error {
+    Error::Input(format!(
+        "{}: shape {shape:?} does not match summary.json's grid {expected}",
+        file.display()
+    ))
+}
+
+/// The scenario recorded in summary.json. It goes through [`Scenario::from_toml`], so keys a
+/// newer version added take their defaults and the grid is validated.
+fn read_scenario(file: &Path) -> Result<Scenario, Error> {
+    use serde::Deserialize;
+    let bad = |why: String| Error::Input(format!("{}: {why}", file.display()));
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        bad(format!(
+            "cannot read ({e}); is this the folder of a finished `mmgame solve`?"
+        ))
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+    let scenario = json
+        .get("scenario")
+        .ok_or_else(|| bad("has no \"scenario\" field".into()))?;
+    let table = toml::Table::deserialize(scenario.clone())
+        .map_err(|e| bad(format!("\"scenario\" is not a table ({e})")))?;
+    let toml_text = toml::to_string(&table).map_err(|e| bad(format!("\"scenario\" field: {e}")))?;
+    Scenario::from_toml(&toml_text, &format!("{} \"scenario\"", file.display()), &[])
+}
+
+/// path.csv as written by [`crate::output::write_path`].
+fn read_path(file: &Path) -> Result<Vec<PathPoint>, Error> {
+    let bad = |why: String| Error::Input(format!("{}: {why}", file.display()));
+    let f = File::open(file).map_err(|e| bad(format!("cannot read ({e})")))?;
+    let mut points = Vec::new();
+    for (n, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| bad(format!("cannot read ({e})")))?;
+        if n == 0 {
+            if line.trim() != "step,time,fee,stake0,stake1,action0,action1" {
+                return Err(bad(
+                    "header is not step,time,fee,stake0,stake1,action0,action1".into(),
+                ));
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = || bad(format!("line {}: malformed row `{line}`", n + 1));
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != 7 {
+            return Err(row());
+        }
+        let num = |i: usize| fields[i].parse::<f64>().map_err(|_| row());
+        let actions = match (fields[5], fields[6]) {
+            ("", "") => None,
+            (a0, a1) => Some([
+                a0.parse::<i64>().map_err(|_| row())?,
+                a1.parse::<i64>().map_err(|_| row())?,
+            ]),
+        };
+        points.push(PathPoint {
+            step: fields[0].parse().map_err(|_| row())?,
+            time: num(1)?,
+            fee: num(2)?,
+            stakes: [num(3)?, num(4)?],
+            actions,
+        });
+    }
+    if points.is_empty() {
+        return Err(bad("has no rows".into()));
+    }
+    Ok(points)
+}
+
+/// A float32 or float64 `.npy` file (C order), read by ranges of elements, so a large run's
+/// arrays need not fit in memory.
+struct Npy {
+    file: BufReader<File>,
+    path: PathBuf,
+    data_start: u64,
+    wide: bool,
+    shape: Vec<usize>,
+}
+
+impl Npy {
+    fn open(path: &Path) -> Result<Self, Error> {
+        let bad = |why: String| Error::Input(format!("{}: {why}", path.display()));
+        let f = File::open(path).map_err(|e| bad(format!("cannot read ({e})")))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut file = BufReader::new(f);
+        let not_npy = || bad("not a .npy file".into());
+        let mut magic = [0u8; 8];
+        file.read_exact(&mut magic).map_err(|_| not_npy())?;
+        if &magic[..6] != b"\x93NUMPY" {
+            return Err(not_npy());
+        }
+        let header_len = if magic[6] == 1 {
+            let mut b = [0u8; 2];
+            file.read_exact(&mut b).map_err(|_| not_npy())?;
+            u16::from_le_bytes(b) as usize
+        } else {
+            let mut b = [0u8; 4];
+            file.read_exact(&mut b).map_err(|_| not_npy())?;
+            u32::from_le_bytes(b) as usize
+        };
+        let prefix = if magic[6] == 1 { 10 } else { 12 };
+        let mut header = vec![0u8; header_len];
+        file.read_exact(&mut header).map_err(|_| not_npy())?;
+        let header = String::from_utf8_lossy(&header);
+        let field = |key: &str| {
+            let at = header.find(&format!("'{key}'")).ok_or_else(not_npy)?;
+            let rest = &header[at + key.len() + 2..];
+            Ok::<&str, Error>(rest.trim_start().trim_start_matches(':').trim_start())
+        };
+        let descr = field("descr")?;
+        let wide = if descr.starts_with("'<f8'") {
+            true
+        } else if descr.starts_with("'<f4'") {
+            false
+        } else {
+            return Err(bad(format!(
+                "holds {}, expected little-endian float64 or float32",
+                descr.split(',').next().unwrap_or(descr)
+            )));
+        };
+        if field("fortran_order")?.starts_with("True") {
+            return Err(bad("is in Fortran order, expected C order".into()));
+        }
+        let shape = field("shape")?;
+        let inner = shape
+            .strip_prefix('(')
+            .and_then(|s| s.split(')').next())
+            .ok_or_else(not_npy)?;
+        let shape: Vec<usize> = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<usize>().map_err(|_| not_npy()))
+            .collect::<Result<_, _>>()?;
+        let data_start = (prefix + header_len) as u64;
+        let elements = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        let needed = elements
+            .and_then(|n| n.checked_mul(if wide { 8 } else { 4 }))
+            .and_then(|n| n.checked_add(data_start));
+        if needed.is_none_or(|n| n > len) {
+            return Err(bad(format!("is truncated (shape {shape:?})")));
+        }
+        Ok(Npy {
+            file,
+            path: path.to_path_buf(),
+            data_start,
+            wide,
+            shape,
+        })
+    }
+
+    /// `count` elements from flat index `start`, as f64.
+    fn read(&mut self, start: usize, count: usize) -> Result<Vec<f64>, Error> {
+        let size = if self.wide { 8 } else { 4 };
+        let io = |e| Error::io(&self.path, e);
+        self.file
+            .seek(SeekFrom::Start(self.data_start + (start * size) as u64))
+            .map_err(io)?;
+        let mut bytes = vec![0u8; count * size];
+        self.file.read_exact(&mut bytes).map_err(io)?;
+        Ok(if self.wide {
+            bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect()
+        } else {
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64)
+                .collect()
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing.
+
+/// `n` evenly spaced points from `a` to `b` (`np.linspace`).
+fn linspace(a: f64, b: f64, n: usize) -> impl Iterator<Item = f64> {
+    (0..n).map(move |i| {
+        if n < 2 {
+            a
+        } else {
+            a + (b - a) * i as f64 / (n - 1) as f64
+        }
+    })
+}
+
+/// matplotlib's default colour cycle, first two.
+const CYCLE: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
+const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
+const GRID_LIGHT: RGBColor = RGBColor(240, 240, 240);
+const NOT_FINITE: RGBColor = RGBColor(160, 160, 160);
+
+struct Line {
+    label: Option<String>,
+    points: Vec<(f64, f64)>,
+    /// Index into [`CYCLE`].
+    color: usize,
+    markers: bool,
+}
+
+impl Line {
+    fn plain(points: Vec<(f64, f64)>, color: usize) -> Self {
+        Line {
+            label: None,
+            points,
+            color,
+            markers: false,
+        }
+    }
+}
+
+struct LineFigure {
+    title: &'static str,
+    x_label: &'static str,
+    y_label: &'static str,
+    lines: Vec<Line>,
+}
+
+struct HeatMap<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    /// Rows along y, columns along x.
+    data: &'a Array2<f64>,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    /// Discrete values with a legend of swatches instead of a continuous colour bar.
+    levels: Option<&'a [f64]>,
+    bar_label: &'a str,
+}
+
+enum Figure<'a> {
+    Lines(LineFigure),
+    Heat(HeatMap<'a>),
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+impl Figure<'_> {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Figure::Lines(_) => LINE_SIZE,
+            Figure::Heat(_) => HEAT_SIZE,
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        root.fill(&WHITE)?;
+        match self {
+            Figure::Lines(f) => draw_lines(root, f)?,
+            Figure::Heat(h) => draw_heat(root, h)?,
+        }
+        root.present()
+    }
+
+    /// Writes the figure as PNG or SVG, by `path`'s extension, atomically.
+    fn write(&self, path: &Path) -> Result<(), Error> {
+        let (w, h) = self.size();
+        let draw_error = |e: String| Error::io(path, std::io::Error::other(e));
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("png") => {
+                let mut rgb = vec![0u8; w as usize * h as usize * 3];
+                {
+                    let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+                    self.draw(&root).map_err(|e| draw_error(e.to_string()))?;
+                }
+                write_atomic(path, |out| {
+                    let mut enc = png::Encoder::new(out, w, h);
+                    enc.set_color(png::ColorType::Rgb);
+                    enc.set_depth(png::BitDepth::Eight);
+                    enc.set_compression(png::Compression::Balanced);
+                    let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+                    writer
+                        .write_image_data(&rgb)
+                        .map_err(std::io::Error::other)?;
+                    writer.finish().map_err(std::io::Error::other)
+                })
+            }
+            Some("svg") => {
+                let mut svg = String::new();
+                {
+                    let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+                    self.draw(&root).map_err(|e| draw_error(e.to_string()))?;
+                }
+                write_atomic(path, |out| out.write_all(svg.as_bytes()))
+            }
+            _ => Err(Error::Input(format!(
+                "{}: a plot is written as .png or .svg",
+                path.display()
+            ))),
+        }
+    }
+}
+
+fn font(size: f64) -> TextStyle<'static> {
+    (FAMILY, size).into_font().color(&BLACK)
+}
+
+/// A range around [lo, hi] with a margin, never empty.
+fn padded(lo: f64, hi: f64, margin: f64) -> (f64, f64) {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return (0.0, 1.0);
+    }
+    let span = hi - lo;
+    if span <= 1e-12 * lo.abs().max(hi.abs()).max(1e-300) {
+        let d = if lo == 0.0 { 1.0 } else { 0.1 * lo.abs() };
+        return (lo - d, hi + d);
+    }
+    (lo - margin * span, hi + margin * span)
+}
+
+/// Tick labels with as many decimals as the axis' span needs.
+fn tick_formatter(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+    let span = (hi - lo).abs();
+    let big = lo.abs().max(hi.abs());
+    move |v: &f64| {
+        let v = *v;
+        if big >= 1e6 || (big < 1e-3 && big > 0.0) {
+            return format!("{v:.2e}");
+        }
+        let decimals = if span > 0.0 {
+            (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize
+        } else {
+            2
+        };
+        let s = format!("{v:.decimals$}");
+        // "-0.00" reads as a sign error.
+        if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
+            s[1..].to_string()
+        } else {
+            s
+        }
+    }
+}
+
+fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure) -> DrawResult<DB> {
+    let all = || f.lines.iter().flat_map(|l| l.points.iter());
+    let (x_lo, x_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.0), b.max(p.0))
+    });
+    let (y_lo, y_hi) = all()
+        .filter(|p| p.1.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    let (x_lo, x_hi) = padded(x_lo, x_hi, 0.0);
+    let (y_lo, y_hi) = padded(y_lo, y_hi, 0.05);
+    let mut chart = ChartBuilder::on(root)
+        .caption(f.title, font(28.0))
+        .margin(20)
+        .margin_right(35)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+    let (fx, fy) = (tick_formatter(x_lo, x_hi), tick_formatter(y_lo, y_hi));
+    chart
+        .configure_mesh()
+        .x_desc(f.x_label)
+        .y_desc(f.y_label)
+        .axis_desc_style(font(20.0))
+        .label_style(font(16.0))
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT)
+        .draw()?;
+    for line in &f.lines {
+        let color = CYCLE[line.color % CYCLE.len()];
+        let series = chart.draw_series(LineSeries::new(
+            line.points.iter().copied().filter(|p| p.1.is_finite()),
+            color.stroke_width(3),
+        ))?;
+        if let Some(label) = &line.label {
+            series.label(label.as_str()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+            });
+        }
+        if line.markers {
+            chart.draw_series(
+                line.points
+                    .iter()
+                    .filter(|p| p.1.is_finite())
+                    .map(|&p| Circle::new(p, 5, color.filled())),
+            )?;
+        }
+    }
+    if f.lines.iter().any(|l| l.label.is_some()) {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(font(18.0))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .margin(12)
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// matplotlib's `jet` at t in [0, 1].
+pub fn jet(t: f64) -> RGBColor {
+    fn piece(t: f64, knots: &[(f64, f64)]) -> f64 {
+        for w in knots.windows(2) {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            if t <= x1 {
+                return y0 + (y1 - y0) * (t - x0) / (x1 - x0);
+            }
+        }
+        knots[knots.len() - 1].1
+    }
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    let r = piece(
+        t,
+        &[
+            (0.0, 0.0),
+            (0.35, 0.0),
+            (0.66, 1.0),
+            (0.89, 1.0),
+            (1.0, 0.5),
+        ],
+    );
+    let g = piece(
+        t,
+        &[
+            (0.0, 0.0),
+            (0.125, 0.0),
+            (0.375, 1.0),
+            (0.64, 1.0),
+            (0.91, 0.0),
+            (1.0, 0.0),
+        ],
+    );
+    let b = piece(
+        t,
+        &[
+            (0.0, 0.5),
+            (0.11, 1.0),
+            (0.34, 1.0),
+            (0.65, 0.0),
+            (1.0, 0.0),
+        ],
+    );
+    let byte = |c: f64| (c * 255.0).round() as u8;
+    RGBColor(byte(r), byte(g), byte(b))
+}
+
+/// Node spacing of `n` nodes over `range` (1 when there is a single node).
+fn spacing(range: (f64, f64), n: usize) -> f64 {
+    if n < 2 {
+        1.0
+    } else {
+        (range.1 - range.0) / (n - 1) as f64
+    }
+}
+
+fn draw_heat<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &HeatMap) -> DrawResult<DB> {
+    let (nr, nc) = h.data.dim();
+    let (dx, dy) = (spacing(h.x_range, nc), spacing(h.y_range, nr));
+    let finite = || h.data.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
+    // Continuous: jet over [lo, hi]. Discrete: each level its own colour, jet over the levels.
+    let levels: Option<Vec<(f64, RGBColor)>> = h.levels.map(|levels| {
+        let (a, b) = (levels[0], levels[levels.len() - 1]);
+        levels
+            .iter()
+            .map(|&v| (v, jet(if b > a { (v - a) / (b - a) } else { 0.5 })))
+            .collect()
+    });
+    let color_of = |v: f64| -> RGBColor {
+        if !v.is_finite() {
+            return NOT_FINITE;
+        }
+        match &levels {
+            Some(levels) => {
+                levels
+                    .iter()
+                    .min_by(|p, q| (p.0 - v).abs().total_cmp(&(q.0 - v).abs()))
+                    .expect("at least one level")
+                    .1
+            }
+            None if hi > lo => jet((v - lo) / (hi - lo)),
+            None => jet(0.5),
+        }
+    };
+
+    let (w, _) = root.dim_in_pixel();
+    let bar_width = 150.min(w / 4);
+    let (plot, bar) = root.split_horizontally(w - bar_width);
+    let (x_lo, x_hi) = (h.x_range.0 - dx / 2.0, h.x_range.1 + dx / 2.0);
+    let (y_lo, y_hi) = (h.y_range.0 - dy / 2.0, h.y_range.1 + dy / 2.0);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(h.title, font(28.0))
+        .margin(20)
+        .margin_right(10)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+    let (fx, fy) = (
+        tick_formatter(h.x_range.0, h.x_range.1),
+        tick_formatter(h.y_range.0, h.y_range.1),
+    );
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(h.x_label)
+        .y_desc(h.y_label)
+        .axis_desc_style(font(20.0))
+        .label_style(font(16.0))
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .draw()?;
+    chart.draw_series(h.data.indexed_iter().map(|((r, c), &v)| {
+        let (x, y) = (h.x_range.0 + c as f64 * dx, h.y_range.0 + r as f64 * dy);
+        Rectangle::new(
+            [(x - dx / 2.0, y - dy / 2.0), (x + dx / 2.0, y + dy / 2.0)],
+            color_of(v).filled(),
+        )
+    }))?;
+
+    match &levels {
+        None => draw_color_bar(&bar, lo, hi, h.bar_label),
+        Some(levels) => draw_level_legend(&bar, levels, h.bar_label),
+    }
+}
+
+/// A vertical jet colour bar from `lo` (bottom) to `hi` (top) with its ticks on the right.
+fn draw_color_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lo: f64,
+    hi: f64,
+    label: &str,
+) -> DrawResult<DB> {
+    let (b_lo, b_hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        padded(lo, hi, 0.0)
+    };
+    let mut bar = ChartBuilder::on(area)
+        .margin_top(75)
+        .margin_bottom(80)
+        .margin_left(5)
+        .margin_right(10)
+        .right_y_label_area_size(95)
+        .build_cartesian_2d(0f64..1f64, b_lo..b_hi)?;
+    let fmt = tick_formatter(b_lo, b_hi);
+    bar.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .label_style(font(15.0))
+        .y_label_formatter(&fmt)
+        .y_labels(8)
+        .draw()?;
+    let steps = 256;
+    bar.draw_series((0..steps).map(|i| {
+        let (a, b) = (
+            b_lo + (b_hi - b_lo) * i as f64 / steps as f64,
+            b_lo + (b_hi - b_lo) * (i + 1) as f64 / steps as f64,
+        );
+        let t = (i as f64 + 0.5) / steps as f64;
+        Rectangle::new([(0.0, a), (1.0, b)], jet(t).filled())
+    }))?;
+    bar.draw_series(std::iter::once(Rectangle::new(
+        [(0.0, b_lo), (1.0, b_hi)],
+        BLACK.stroke_width(1),
+    )))?;
+    if !label.is_empty() {
+        area.draw(&Text::new(
+            label.to_string(),
+            (5, 48),
+            font(18.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+    }
+    Ok(())
+}
+
+/// A legend of colour swatches, one per discrete value, the highest on top.
+fn draw_level_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    levels: &[(f64, RGBColor)],
+    label: &str,
+) -> DrawResult<DB> {
+    let (x, mut y, side) = (8, 75, 34);
+    if !label.is_empty() {
+        area.draw(&Text::new(
+            label.to_string(),
+            (x, 48),
+            font(18.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+    }
+    for &(v, color) in levels.iter().rev() {
+        area.draw(&Rectangle::new(
+            [(x, y), (x + side, y + side)],
+            color.filled(),
+        ))?;
+        area.draw(&Rectangle::new(
+            [(x, y), (x + side, y + side)],
+            BLACK.stroke_width(1),
+        ))?;
+        let text = if v == v.trunc() && v.abs() < 1e15 {
+            format!("{}", v as i64)
+        } else {
+            format!("{v}")
+        };
+        area.draw(&Text::new(
+            text.replace('-', "−"),
+            (x + side + 10, y + side / 2),
+            font(18.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        y += side + 12;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jet_matches_matplotlib_at_the_knots() {
+        assert_eq!(jet(0.0), RGBColor(0, 0, 128));
+        assert_eq!(jet(1.0), RGBColor(128, 0, 0));
+        assert_eq!(jet(0.5).1, 255);
+    }
+
+    #[test]
+    fn ticks_have_the_decimals_the_span_needs() {
+        let f = tick_formatter(0.0, 1.0);
+        assert_eq!(f(&0.25), "0.25");
+        let f = tick_formatter(0.0, 120.0);
+        assert_eq!(f(&40.0), "40");
+        let f = tick_formatter(-0.001, 0.001);
+        assert_eq!(f(&-0.0), "0.00000");
+    }
+
+    #[test]
+    fn padded_is_never_empty() {
+        assert_eq!(padded(0.0, 0.0, 0.05), (-1.0, 1.0));
+        let (a, b) = padded(0.1, 0.1, 0.05);
+        assert!(a < 0.1 && b > 0.1);
+    }
+}
