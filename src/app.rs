@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             adapter,
             quiet,
             save_values,
+            no_plots,
         } => solve(
             &scenario,
             backend,
@@ -29,13 +30,49 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             &out,
             quiet,
             save_values,
+            no_plots,
         ),
         Command::Validate { scenario, adapter } => {
             crate::validate::run(&load(&scenario)?, adapter.as_deref())
         }
+        Command::Bench {
+            scheme,
+            backend,
+            grid,
+            runs,
+            out,
+            adapter,
+        } => crate::bench::run(&crate::bench::Options {
+            scheme,
+            backend,
+            grids: grid,
+            runs: runs as usize,
+            out,
+            adapter,
+        }),
         Command::Info => info(),
+        Command::Refine {
+            scenario,
+            levels,
+            backend,
+            adapter,
+            out,
+        } => {
+            let scenario = load(&scenario)?;
+            let ctx = choose_gpu(backend, adapter.as_deref())?;
+            crate::refine::run(&scenario, levels, ctx.as_ref(), &out).map(|_| ())
+        }
         Command::Scenario => {
             print!("{DEFAULT_SCENARIO}");
+            Ok(())
+        }
+        Command::Plot { out } => {
+            let plots = crate::plot::plot_run(&out)?;
+            println!(
+                "wrote {} to {}",
+                crate::plot::describe(&plots),
+                out.display()
+            );
             Ok(())
         }
     }
@@ -168,6 +205,7 @@ fn solve(
     out: &Path,
     quiet: bool,
     save_values: SaveValues,
+    no_plots: bool,
 ) -> Result<(), Error> {
     let scenario = load(args)?;
     output::check_output_dir(out)?;
@@ -176,6 +214,14 @@ fn solve(
         let summary =
             crate::equilibrium_run::solve(&scenario, ctx.as_ref(), out, quiet, save_values)?;
         crate::equilibrium_run::print_report(&summary, out);
+        if !no_plots {
+            let plots = crate::plot::plot_run(out)?;
+            println!(
+                "wrote {} to {}",
+                crate::plot::describe(&plots),
+                out.display()
+            );
+        }
         return Ok(());
     }
     let (solution, info) = match backend {
@@ -200,11 +246,22 @@ fn solve(
     let files = RUN_FILES.iter().map(|s| s.to_string()).collect();
     let summary = Summary::new(&scenario, info, &solution, path.clone(), files);
     output::write_run(out, &scenario, &solution, &summary, &path)?;
-    print_report(&scenario, &summary, &path, out);
+    let plots = if no_plots {
+        vec![]
+    } else {
+        crate::plot::write_plots(out, &scenario, &solution, &path)?
+    };
+    print_report(&scenario, &summary, &path, out, &plots);
     Ok(())
 }
 
-fn print_report(scenario: &Scenario, s: &Summary, path: &[PathPoint], out: &Path) {
+fn print_report(
+    scenario: &Scenario,
+    s: &Summary,
+    path: &[PathPoint],
+    out: &Path,
+    plots: &[std::path::PathBuf],
+) {
     let g = &scenario.grid;
     println!(
         "{} scheme on {} ({}, {}): grid {} fee × {}² stake × {} time points, control {}",
@@ -241,5 +298,9 @@ fn print_report(scenario: &Scenario, s: &Summary, path: &[PathPoint], out: &Path
         last.fee,
         last.time
     );
-    println!("wrote {} to {}", s.files.join(", "), out.display());
+    let mut files = s.files.join(", ");
+    if !plots.is_empty() {
+        files = format!("{files} and {}", crate::plot::describe(plots));
+    }
+    println!("wrote {files} to {}", out.display());
 }

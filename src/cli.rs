@@ -25,6 +25,15 @@ pub enum BackendChoice {
     Auto,
 }
 
+/// Where `mmgame bench` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchBackend {
+    Cpu,
+    Gpu,
+    /// The CPU, and the GPU when an adapter is present.
+    Both,
+}
+
 /// Options shared by the commands that read a scenario.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScenarioArgs {
@@ -37,7 +46,7 @@ pub struct ScenarioArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Solve a scenario and write values.npy, policy.npy, path.csv and summary.json.
+    /// Solve a scenario and write values.npy, policy.npy, path.csv, summary.json and the plots.
     Solve {
         #[command(flatten)]
         scenario: ScenarioArgs,
@@ -69,11 +78,51 @@ pub enum Command {
         #[arg(long)]
         adapter: Option<String>,
     },
+    /// Solve the equilibrium scheme on successively refined grids (each axis about doubled per
+    /// level) and show how the values at the path's start converge.
+    Refine {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Number of grids: the scenario's and K − 1 refinements.
+        #[arg(long, default_value_t = 3)]
+        levels: u32,
+        /// Where to solve.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendChoice,
+        /// GPU adapter to use (see `mmgame info`).
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Output folder: refine.csv and each level's run (level-K/).
+        #[arg(long, default_value = "mmgame-refine")]
+        out: PathBuf,
+    },
+    /// Time a scheme on the CPU and the GPU over a few grids, with each device's copy
+    /// bandwidth; prints a table and writes bench.csv (see BENCHMARKS.md).
+    Bench {
+        /// The scheme to time.
+        #[arg(long, default_value = "notebook", value_parser = crate::bench::parse_scheme)]
+        scheme: crate::config::Scheme,
+        /// Where to run.
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BenchBackend,
+        /// Grids as fee x stake x time points, e.g. 31x61x9 [default: 15x15x5 31x61x9 41x121x9].
+        #[arg(long, value_name = "FxSxT", num_args = 1..)]
+        grid: Vec<crate::bench::GridSize>,
+        /// Timed runs per grid and backend, after one warm-up.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
+        /// Output folder for bench.csv (created if absent).
+        #[arg(long, default_value = "mmgame-bench")]
+        out: PathBuf,
+        /// GPU adapter to use (see `mmgame info`).
+        #[arg(long)]
+        adapter: Option<String>,
+    },
     /// List the GPU adapters wgpu sees, with the limits that matter for grids.
     Info,
     /// Print the default scenario (the notebook's) as a commented TOML file to start from.
     Scenario,
-    /// Draw the notebook's figures from a finished run
+    /// Draw the notebook's figures from a finished run (PNG and SVG, into its folder).
     Plot {
         /// The run's folder (the --out of `mmgame solve`).
         out: PathBuf,

@@ -353,10 +353,7 @@ pub fn print_report(s: &EquilibriumSummary, out: &Path) {
         s.backend.backend,
         s.backend.device,
         s.backend.precision,
-        match s.interpolation {
-            crate::grid::Interpolation::Linear => "linear",
-            crate::grid::Interpolation::Nearest => "nearest",
-        },
+        s.interpolation.name(),
         g.fee_points,
         g.stake_points,
         g.time_points,

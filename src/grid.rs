@@ -288,6 +288,15 @@ pub enum Interpolation {
     Nearest,
 }
 
+impl Interpolation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Interpolation::Linear => "linear",
+            Interpolation::Nearest => "nearest",
+        }
+    }
+}
+
 /// Where an off-grid point falls on one axis: value = (1 − weight)·v[lo] + weight·v[hi].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bracket {

@@ -6,6 +6,7 @@
 //! path), [`output`] (files), [`app`] (the commands behind the CLI).
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod cpu;
@@ -17,6 +18,7 @@ pub mod model;
 pub mod npy;
 pub mod output;
 pub mod plot;
+pub mod refine;
 pub mod resources;
 pub mod simulate;
 pub mod solution;

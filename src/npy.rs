@@ -55,11 +55,7 @@ impl<T: NpyElement> NpyStream<T> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let mut file = tempfile::Builder::new()
-            .prefix(".mmgame-")
-            .suffix(".partial")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
+        let mut file = crate::output::temp_file_in(dir)?;
         let head = header(T::DESCR, shape);
         let len: usize = shape.iter().product();
         let io = |e| Error::io(destination, e);

@@ -34,6 +34,20 @@ pub fn create_output_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
 }
 
+/// A temporary file beside an output, renamed into place when complete. Output files are
+/// readable by all (0644) as `File::create` would make them under the usual umask; a
+/// temporary file alone would be private (0600).
+pub fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile, Error> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mmgame-").suffix(".partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))
+}
+
 /// Writes `path` through `body`, atomically: a temporary file beside it, renamed when complete.
 pub fn write_atomic(
     path: &Path,
@@ -43,11 +57,7 @@ pub fn write_atomic(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".mmgame-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let mut tmp = temp_file_in(dir)?;
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         body(&mut w).map_err(|e| Error::io(path, e))?;

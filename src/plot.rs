@@ -21,10 +21,12 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 
 use crate::config::Scenario;
 use crate::error::Error;
@@ -36,6 +38,8 @@ use crate::solution::Solution;
 pub const LINE_SIZE: (u32, u32) = (800, 600);
 /// Size in pixels of the heat maps (wider, for the colour bar).
 pub const HEAT_SIZE: (u32, u32) = (900, 600);
+/// Width in pixels of a heat map's colour bar or legend, at its right edge.
+pub const COLOR_BAR_WIDTH: u32 = 150;
 /// The figures, in the order [`write_plots`] writes them; each one as `NAME.png` and
 /// `NAME.svg`.
 pub const PLOT_NAMES: [&str; 6] = [
@@ -222,6 +226,22 @@ pub fn write_figures(
     Ok(files)
 }
 
+/// The plot files for a report line: "plots fee_response, …, fee_path (.png and .svg)".
+pub fn describe(files: &[PathBuf]) -> String {
+    let mut stems: Vec<String> = Vec::new();
+    let mut exts: Vec<String> = Vec::new();
+    for f in files {
+        let part = |s: Option<&std::ffi::OsStr>| s.map(|s| s.to_string_lossy().into_owned());
+        if let Some(stem) = part(f.file_stem()).filter(|s| !stems.contains(s)) {
+            stems.push(stem);
+        }
+        if let Some(ext) = part(f.extension()).filter(|e| !exts.iter().any(|x| x[1..] == *e)) {
+            exts.push(format!(".{ext}"));
+        }
+    }
+    format!("plots {} ({})", stems.join(", "), exts.join(" and "))
+}
+
 /// Draws `data` (rows along y, columns along x, nodes spread evenly over `x_range` and
 /// `y_range`) as a heat map with a jet colour bar, into a PNG or an SVG file by `path`'s
 /// extension.
@@ -234,6 +254,20 @@ pub fn heat_map(
     x_range: (f64, f64),
     y_range: (f64, f64),
 ) -> Result<(), Error> {
+    for (axis, (lo, hi)) in [("x", x_range), ("y", y_range)] {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(Error::Input(format!(
+                "heat map {}: {axis} range {lo}..{hi} must be finite and increasing",
+                path.display()
+            )));
+        }
+    }
+    if data.is_empty() {
+        return Err(Error::Input(format!(
+            "heat map {}: no data",
+            path.display()
+        )));
+    }
     register_font()?;
     Figure::Heat(HeatMap {
         title,
@@ -580,7 +614,8 @@ impl Figure<'_> {
             Some("png") => {
                 let mut rgb = vec![0u8; w as usize * h as usize * 3];
                 {
-                    let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+                    let root =
+                        Bitmap(BitMapBackend::with_buffer(&mut rgb, (w, h))).into_drawing_area();
                     self.draw(&root).map_err(|e| draw_error(e.to_string()))?;
                 }
                 write_atomic(path, |out| {
@@ -611,6 +646,181 @@ impl Figure<'_> {
     }
 }
 
+/// The embedded font, for the bitmap's text.
+fn glyph_font() -> &'static FontRef<'static> {
+    static GLYPHS: OnceLock<FontRef<'static>> = OnceLock::new();
+    GLYPHS.get_or_init(|| FontRef::try_from_slice(FONT).expect("the embedded font parses"))
+}
+
+/// The bitmap backend, with its text and thick lines drawn here. plotters 0.3.7's ab_glyph
+/// text puts each glyph at the pen without its left side bearing ("t= 0"), and its thick
+/// polylines come out ragged on dense curves; everything else goes to [`BitMapBackend`].
+struct Bitmap<'a>(BitMapBackend<'a>);
+
+/// A line of text laid out at `size` pixels: glyphs on a baseline at the ascent, and the
+/// layout box (width, height) that the anchor refers to.
+fn layout_text(text: &str, size: f64) -> (Vec<ab_glyph::Glyph>, (u32, u32)) {
+    let font = glyph_font().as_scaled(PxScale::from(size as f32));
+    let (mut pen, mut prev) = (0f32, None);
+    let mut glyphs = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        let id = font.glyph_id(c);
+        if let Some(p) = prev {
+            pen += font.kern(p, id);
+        }
+        glyphs.push(id.with_scale_and_position(font.scale(), ab_glyph::point(pen, font.ascent())));
+        pen += font.h_advance(id);
+        prev = Some(id);
+    }
+    let height = font.ascent() - font.descent();
+    (glyphs, (pen.ceil() as u32, height.ceil() as u32))
+}
+
+impl<'a> DrawingBackend for Bitmap<'a> {
+    type ErrorType = <BitMapBackend<'a> as DrawingBackend>::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.0.get_size()
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.ensure_prepared()
+    }
+
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.present()
+    }
+
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        color: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_pixel(point, color)
+    }
+
+    fn draw_line<S: plotters_backend::BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_line(from, to, style)
+    }
+
+    fn draw_rect<S: plotters_backend::BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_rect(upper_left, bottom_right, style, fill)
+    }
+
+    /// Thick paths as parallel one-pixel lines (as many as the stroke is wide across the
+    /// segment's main axis), with round joins.
+    fn draw_path<S: plotters_backend::BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let width = style.stroke_width();
+        if width <= 1 {
+            return self.0.draw_path(path, style);
+        }
+        let color = style.color();
+        let points: Vec<BackendCoord> = path.into_iter().collect();
+        for w in points.windows(2) {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            let (dx, dy) = ((x1 - x0).abs(), (y1 - y0).abs());
+            let main = dx.max(dy).max(1) as f64;
+            let lines = (width as f64 * (dx as f64).hypot(dy as f64) / main).round() as i32;
+            let lines = lines.max(width as i32);
+            for k in 0..lines {
+                let off = k - (lines - 1) / 2;
+                let (ox, oy) = if dx >= dy { (0, off) } else { (off, 0) };
+                self.0
+                    .draw_line((x0 + ox, y0 + oy), (x1 + ox, y1 + oy), &color)?;
+            }
+        }
+        if width > 2 {
+            let radius = (width - 1) / 2;
+            for &p in points.iter().skip(1).take(points.len().saturating_sub(2)) {
+                self.0.draw_circle(p, radius, &color, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn estimate_text_size<TStyle: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &TStyle,
+    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+        Ok(layout_text(text, style.size()).1)
+    }
+
+    fn draw_text<TStyle: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &TStyle,
+        pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let color = style.color();
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        let (glyphs, (width, height)) = layout_text(text, style.size());
+        let (width, height) = (width as i32, height as i32);
+        let anchor = style.anchor();
+        let dx = match anchor.h_pos {
+            HPos::Left => 0,
+            HPos::Right => -width,
+            HPos::Center => -width / 2,
+        };
+        let dy = match anchor.v_pos {
+            VPos::Top => 0,
+            VPos::Center => -height / 2,
+            VPos::Bottom => -height,
+        };
+        let transform = style.transform();
+        let font = glyph_font();
+        for glyph in glyphs {
+            let Some(outline) = font.outline_glyph(glyph) else {
+                continue;
+            };
+            let bounds = outline.px_bounds();
+            let mut result = Ok(());
+            outline.draw(|x, y, coverage| {
+                if result.is_err() || coverage <= 0.0 {
+                    return;
+                }
+                let (x, y) = transform.transform(
+                    bounds.min.x as i32 + x as i32 + dx,
+                    bounds.min.y as i32 + y as i32 + dy,
+                );
+                let ink = BackendColor {
+                    alpha: color.alpha * coverage.min(1.0) as f64,
+                    rgb: color.rgb,
+                };
+                result = self.0.draw_pixel((pos.0 + x, pos.1 + y), ink);
+            });
+            result?;
+        }
+        Ok(())
+    }
+
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.blit_bitmap(pos, size, src)
+    }
+}
+
 fn font(size: f64) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
@@ -628,26 +838,43 @@ fn padded(lo: f64, hi: f64, margin: f64) -> (f64, f64) {
     (lo - margin * span, hi + margin * span)
 }
 
-/// Tick labels with as many decimals as the axis' span needs.
-fn tick_formatter(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
-    let span = (hi - lo).abs();
+/// Labels per axis (plotters picks at most this many key points).
+const LABELS: usize = 10;
+/// Labels on a colour bar.
+const BAR_LABELS: usize = 8;
+
+/// Tick labels with as many decimals as the axis' key points need (the points plotters will
+/// label for `labels` points over [lo, hi]), the same for every label.
+fn tick_formatter(lo: f64, hi: f64, labels: usize) -> impl Fn(&f64) -> String {
+    use plotters::coord::types::RangedCoordf64;
+    let points = if lo < hi {
+        RangedCoordf64::from(lo..hi).key_points(labels)
+    } else {
+        vec![lo]
+    };
     let big = lo.abs().max(hi.abs());
+    let scientific = big >= 1e6 || (big < 1e-3 && big > 0.0);
+    let tolerance = (hi - lo).abs().max(big) * 1e-9;
+    let decimals = (0..=8)
+        .find(|&d| {
+            let scale = 10f64.powi(d);
+            points
+                .iter()
+                .all(|&p| ((p * scale).round() / scale - p).abs() <= tolerance)
+        })
+        .unwrap_or(8) as usize;
     move |v: &f64| {
         let v = *v;
-        if big >= 1e6 || (big < 1e-3 && big > 0.0) {
-            return format!("{v:.2e}");
-        }
-        let decimals = if span > 0.0 {
-            (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize
+        let s = if scientific {
+            format!("{v:.2e}")
         } else {
-            2
+            format!("{v:.decimals$}")
         };
-        let s = format!("{v:.decimals$}");
-        // "-0.00" reads as a sign error.
-        if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
-            s[1..].to_string()
-        } else {
-            s
+        // "-0.00" reads as a sign error; a negative number takes a real minus sign.
+        match s.strip_prefix('-') {
+            Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+            Some(rest) if !scientific => format!("−{rest}"),
+            _ => s,
         }
     }
 }
@@ -671,9 +898,14 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
         .x_label_area_size(60)
         .y_label_area_size(90)
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-    let (fx, fy) = (tick_formatter(x_lo, x_hi), tick_formatter(y_lo, y_hi));
+    let (fx, fy) = (
+        tick_formatter(x_lo, x_hi, LABELS),
+        tick_formatter(y_lo, y_hi, LABELS),
+    );
     chart
         .configure_mesh()
+        .x_labels(LABELS)
+        .y_labels(LABELS)
         .x_desc(f.x_label)
         .y_desc(f.y_label)
         .axis_desc_style(font(20.0))
@@ -706,7 +938,7 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
     if f.lines.iter().any(|l| l.label.is_some()) {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend_corner(f, (x_lo, x_hi), (y_lo, y_hi)))
             .label_font(font(18.0))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.4))
@@ -714,6 +946,45 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
             .draw()?;
     }
     Ok(())
+}
+
+/// The corner of the plot whose neighbourhood the lines cross least (like matplotlib's
+/// `loc="best"`), upper left on a tie.
+fn legend_corner(f: &LineFigure, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    let corners = [
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::LowerLeft, false, false),
+        (SeriesLabelPosition::LowerRight, true, false),
+    ];
+    let near = |right: bool, upper: bool, (px, py): (f64, f64)| {
+        let u = (px - x.0) / (x.1 - x.0);
+        let v = (py - y.0) / (y.1 - y.0);
+        let in_x = if right { u > 0.65 } else { u < 0.35 };
+        let in_y = if upper { v > 0.75 } else { v < 0.25 };
+        in_x && in_y
+    };
+    // Sample the segments densely enough that a line crossing a corner counts.
+    let samples: Vec<(f64, f64)> = f
+        .lines
+        .iter()
+        .flat_map(|l| {
+            l.points.windows(2).flat_map(|w| {
+                (0..20).map(move |k| {
+                    let s = k as f64 / 20.0;
+                    (
+                        w[0].0 + s * (w[1].0 - w[0].0),
+                        w[0].1 + s * (w[1].1 - w[0].1),
+                    )
+                })
+            })
+        })
+        .collect();
+    corners
+        .into_iter()
+        .min_by_key(|&(_, right, upper)| samples.iter().filter(|&&p| near(right, upper, p)).count())
+        .map(|(corner, _, _)| corner)
+        .expect("four corners")
 }
 
 /// matplotlib's `jet` at t in [0, 1].
@@ -763,13 +1034,36 @@ pub fn jet(t: f64) -> RGBColor {
     RGBColor(byte(r), byte(g), byte(b))
 }
 
-/// Node spacing of `n` nodes over `range` (1 when there is a single node).
+/// Node spacing of `n` nodes over `range` (1 when there is a single node or no extent).
 fn spacing(range: (f64, f64), n: usize) -> f64 {
-    if n < 2 {
-        1.0
+    let d = (range.1 - range.0) / (n.max(2) - 1) as f64;
+    if n >= 2 && d.is_finite() && d > 0.0 {
+        d
     } else {
-        (range.1 - range.0) / (n - 1) as f64
+        1.0
     }
+}
+
+/// Cells drawn along one heat-map axis at most: a plot is narrower than this in pixels, so
+/// a finer grid is shown by nearest sampling, and its SVG stays small.
+const MAX_CELLS: usize = 512;
+
+/// The drawn cells along an axis of `n` nodes, in node units (node i spans i ± 0.5): each
+/// node when there are at most `max`, else `max` equal cells showing the nearest node.
+fn bins(n: usize, max: usize) -> Vec<(f64, f64, usize)> {
+    if n <= max {
+        return (0..n)
+            .map(|i| (i as f64 - 0.5, i as f64 + 0.5, i))
+            .collect();
+    }
+    let width = n as f64 / max as f64;
+    (0..max)
+        .map(|k| {
+            let (a, b) = (k as f64 * width - 0.5, (k + 1) as f64 * width - 0.5);
+            let nearest = ((a + b) / 2.0).round().clamp(0.0, (n - 1) as f64) as usize;
+            (a, b, nearest)
+        })
+        .collect()
 }
 
 fn draw_heat<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &HeatMap) -> DrawResult<DB> {
@@ -806,7 +1100,7 @@ fn draw_heat<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &HeatMap) -> 
     };
 
     let (w, _) = root.dim_in_pixel();
-    let bar_width = 150.min(w / 4);
+    let bar_width = COLOR_BAR_WIDTH.min(w / 4);
     let (plot, bar) = root.split_horizontally(w - bar_width);
     let (x_lo, x_hi) = (h.x_range.0 - dx / 2.0, h.x_range.1 + dx / 2.0);
     let (y_lo, y_hi) = (h.y_range.0 - dy / 2.0, h.y_range.1 + dy / 2.0);
@@ -818,11 +1112,13 @@ fn draw_heat<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &HeatMap) -> 
         .y_label_area_size(80)
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
     let (fx, fy) = (
-        tick_formatter(h.x_range.0, h.x_range.1),
-        tick_formatter(h.y_range.0, h.y_range.1),
+        tick_formatter(x_lo, x_hi, LABELS),
+        tick_formatter(y_lo, y_hi, LABELS),
     );
     chart
         .configure_mesh()
+        .x_labels(LABELS)
+        .y_labels(LABELS)
         .disable_mesh()
         .x_desc(h.x_label)
         .y_desc(h.y_label)
@@ -831,12 +1127,16 @@ fn draw_heat<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &HeatMap) -> 
         .x_label_formatter(&fx)
         .y_label_formatter(&fy)
         .draw()?;
-    chart.draw_series(h.data.indexed_iter().map(|((r, c), &v)| {
-        let (x, y) = (h.x_range.0 + c as f64 * dx, h.y_range.0 + r as f64 * dy);
-        Rectangle::new(
-            [(x - dx / 2.0, y - dy / 2.0), (x + dx / 2.0, y + dy / 2.0)],
-            color_of(v).filled(),
-        )
+    let (rows, cols) = (bins(nr, MAX_CELLS), bins(nc, MAX_CELLS));
+    chart.draw_series(rows.iter().flat_map(|&(y0, y1, r)| {
+        cols.iter().map(move |&(x0, x1, c)| {
+            let x = |i: f64| h.x_range.0 + i * dx;
+            let y = |i: f64| h.y_range.0 + i * dy;
+            Rectangle::new(
+                [(x(x0), y(y0)), (x(x1), y(y1))],
+                color_of(h.data[[r, c]]).filled(),
+            )
+        })
     }))?;
 
     match &levels {
@@ -864,13 +1164,14 @@ fn draw_color_bar<DB: DrawingBackend>(
         .margin_right(10)
         .right_y_label_area_size(95)
         .build_cartesian_2d(0f64..1f64, b_lo..b_hi)?;
-    let fmt = tick_formatter(b_lo, b_hi);
+    let fmt = tick_formatter(b_lo, b_hi, BAR_LABELS);
     bar.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
+        .set_all_tick_mark_size(5)
         .label_style(font(15.0))
         .y_label_formatter(&fmt)
-        .y_labels(8)
+        .y_labels(BAR_LABELS)
         .draw()?;
     let steps = 256;
     bar.draw_series((0..steps).map(|i| {
@@ -946,12 +1247,56 @@ mod tests {
 
     #[test]
     fn ticks_have_the_decimals_the_span_needs() {
-        let f = tick_formatter(0.0, 1.0);
-        assert_eq!(f(&0.25), "0.25");
-        let f = tick_formatter(0.0, 120.0);
+        let f = tick_formatter(0.0, 1.0, LABELS);
+        assert_eq!(f(&0.2), "0.2");
+        let f = tick_formatter(0.0, 120.0, LABELS);
         assert_eq!(f(&40.0), "40");
-        let f = tick_formatter(-0.001, 0.001);
-        assert_eq!(f(&-0.0), "0.00000");
+        let f = tick_formatter(0.09, 0.11, LABELS);
+        assert_eq!(f(&0.1), "0.100");
+        let f = tick_formatter(-1.0, 1.0, LABELS);
+        assert_eq!(f(&-1e-17), "0.0");
+    }
+
+    #[test]
+    fn npy_ranges_read_float32_and_float64() {
+        let dir = tempfile::tempdir().unwrap();
+        let wide =
+            ndarray::Array::from_shape_fn((2, 3, 4), |(a, b, c)| (a * 12 + b * 4 + c) as f64);
+        let narrow = wide.mapv(|v| v as f32 / 2.0);
+        ndarray_npy::write_npy(dir.path().join("w.npy"), &wide).unwrap();
+        ndarray_npy::write_npy(dir.path().join("n.npy"), &narrow).unwrap();
+        let mut w = Npy::open(&dir.path().join("w.npy")).unwrap();
+        assert_eq!(w.shape, [2, 3, 4]);
+        assert_eq!(w.read(13, 3).unwrap(), [13.0, 14.0, 15.0]);
+        let mut n = Npy::open(&dir.path().join("n.npy")).unwrap();
+        assert_eq!(n.read(22, 2).unwrap(), [11.0, 11.5]);
+        std::fs::write(dir.path().join("t.npy"), {
+            let full = std::fs::read(dir.path().join("w.npy")).unwrap();
+            full[..full.len() - 8].to_vec()
+        })
+        .unwrap();
+        assert!(
+            matches!(Npy::open(&dir.path().join("t.npy")), Err(Error::Input(m)) if m.contains("truncated"))
+        );
+    }
+
+    #[test]
+    fn bins_sample_the_nearest_node() {
+        assert_eq!(bins(3, 8), [(-0.5, 0.5, 0), (0.5, 1.5, 1), (1.5, 2.5, 2)]);
+        let b = bins(1000, 10);
+        assert_eq!(b.len(), 10);
+        assert_eq!(b[0].0, -0.5);
+        assert_eq!(b[9].1, 999.5);
+        assert!(b.windows(2).all(|w| w[0].1 == w[1].0 && w[0].2 < w[1].2));
+    }
+
+    #[test]
+    fn describe_names_each_figure_once() {
+        let files: Vec<PathBuf> = ["a.png", "a.svg", "b.png", "b.svg"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(describe(&files), "plots a, b (.png and .svg)");
     }
 
     #[test]

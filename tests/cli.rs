@@ -68,10 +68,17 @@ fn solve_with_no_arguments_writes_the_notebook_run() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(
-        names,
-        ["path.csv", "policy.npy", "summary.json", "values.npy"]
-    );
+    let mut expected: Vec<String> = ["path.csv", "policy.npy", "summary.json", "values.npy"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(
+            mmgame::plot::PLOT_NAMES
+                .iter()
+                .flat_map(|p| [format!("{p}.png"), format!("{p}.svg")]),
+        )
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
 }
 
 #[test]
@@ -206,4 +213,117 @@ fn unknown_backend_and_arguments_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = mmgame(&["frobnicate"], dir.path());
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn equilibrium_solve_writes_the_t0_slice_and_the_streamed_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(
+        &[
+            "solve",
+            "--set",
+            "solver.scheme=equilibrium",
+            "--out",
+            "eq",
+            "--no-plots",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("several eq."), "{stdout}");
+    let out = dir.path().join("eq");
+    let values: ArrayD<f64> = read_npy(out.join("values.npy")).unwrap();
+    assert_eq!(values.shape(), &[2, 15, 15, 15]);
+    let policy: ArrayD<f32> = read_npy(out.join("policy.npy")).unwrap();
+    assert_eq!(policy.shape(), &[2, 5, 15, 15, 15]);
+    assert!(policy.iter().all(|&a| a == -3.0 || a == 0.0 || a == 3.0));
+    // No action at the horizon.
+    assert!(policy
+        .slice(ndarray::s![.., 4, .., .., ..])
+        .iter()
+        .all(|&a| a == 0.0));
+    let csv = std::fs::read_to_string(out.join("path.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 5, "time_points points");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["scheme"], "equilibrium");
+    assert_eq!(summary["values_saved"], "t0");
+    assert_eq!(summary["diagnostics"].as_array().unwrap().len(), 4);
+    assert_eq!(summary["no_pure_equilibrium"], 0);
+    assert!(summary["several_equilibria"].as_u64().unwrap() > 0);
+
+    let o = mmgame(
+        &[
+            "solve",
+            "--set",
+            "solver.scheme=equilibrium",
+            "--save-values",
+            "all",
+            "--out",
+            "all",
+            "--no-plots",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all: ArrayD<f64> = read_npy(dir.path().join("all/values.npy")).unwrap();
+    assert_eq!(all.shape(), &[2, 5, 15, 15, 15]);
+    assert_eq!(
+        all.slice(ndarray::s![.., 0, .., .., ..]),
+        values.view().into_dimensionality().unwrap()
+    );
+}
+
+#[test]
+fn refine_writes_a_table_and_each_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(
+        &[
+            "refine",
+            "--levels",
+            "2",
+            "--set",
+            "agents.1.max_volume=0",
+            "--out",
+            "r",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.path().join("r/refine.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("level,fee_points,stake_points,time_points"));
+    assert!(lines[2].starts_with("1,29,29,9,"));
+    // MODEL.md: agent 0's start value 1754.97 then 1707.29 on these grids.
+    let v0: Vec<f64> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(5).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        (v0[0] - 1754.97).abs() < 0.01 && (v0[1] - 1707.29).abs() < 0.01,
+        "{v0:?}"
+    );
+    assert!(dir.path().join("r/level-1/policy.npy").exists());
+}
+
+#[test]
+fn an_equilibrium_run_that_cannot_fit_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(
+        &[
+            "solve",
+            "--set",
+            "solver.scheme=equilibrium",
+            "--set",
+            "grid.stake_points=200000",
+            "--out",
+            "big",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bytes"), "{}", stderr(&o));
+    assert!(!dir.path().join("big").exists());
 }

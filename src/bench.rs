@@ -1,0 +1,830 @@
+//! `mmgame bench`: the throughput of a scheme on the CPU and on the GPU over a few grids, with
+//! each device's measured copy bandwidth and the share of the bandwidth bound each run reaches.
+//!
+//! Every (grid, backend) gets one warm-up solve and then `runs` timed solves. The report gives
+//! the median and the spread (min–max) of the solve time and of the cell updates per second
+//! (MODEL.md: fee_points · stake_points² · (time_points − 1) · iterations, counted from the
+//! iterations actually run). The solver is told to run exactly [`BENCH_ITERATIONS`]
+//! iterations: with tolerance 0 no policy change is ever below the tolerance, so every run of a
+//! grid does the same work whether or not the policy has settled.
+//!
+//! What a timed solve contains: on the CPU, the solver call (tables, arrays and iterations); on
+//! the GPU, the solver call with the context and the pipelines built beforehand, that is buffer
+//! creation and upload, every iteration's submission and policy-change readback, and the final
+//! readback of values and actions: from the first submission to the last result on the host.
+//!
+//! The schemes are dispatched in [`solve_cpu`] and [`GpuSolver`] (and their work per cell
+//! update in [`work_per_update`]); the criterion benches (`benches/notebook.rs`) use the same
+//! functions, so a new scheme is added in those three places.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use crate::cli::BenchBackend;
+use crate::config::{Scenario, Scheme};
+use crate::cpu::team;
+use crate::error::Error;
+use crate::gpu::context::{device_type, GpuContext};
+use crate::gpu::notebook::NotebookGpu;
+use crate::output;
+use crate::resources::{available_memory, check_memory};
+
+/// Policy iterations per benchmarked solve (the notebook's `max_iter`).
+pub const BENCH_ITERATIONS: i64 = 10;
+
+/// Timed runs per (grid, backend) unless `--runs` says otherwise.
+pub const DEFAULT_RUNS: usize = 5;
+
+/// Grids `mmgame bench` times when `--grid` is not given: the default scenario's, the README's
+/// performance grid, and a finer one; all of them finish within a few minutes on 2 cores.
+pub const DEFAULT_GRIDS: [GridSize; 3] = [
+    GridSize::new(15, 15, 5),
+    GridSize::new(31, 61, 9),
+    GridSize::new(41, 121, 9),
+];
+
+/// Bytes each copy-bandwidth test copies: far beyond any cache, within every adapter's
+/// `max_buffer_size` we know of (the GPU test takes the smaller of the two).
+pub const COPY_BYTES: u64 = 512 << 20;
+
+/// Copies per GPU submission in the bandwidth test, so that the submission's latency (tens of
+/// microseconds) is small beside the copies on a fast GPU (a 512 MiB copy takes ~0.4 ms there).
+pub const GPU_COPIES_PER_SUBMISSION: u32 = 4;
+
+/// The file `mmgame bench` writes into `--out`.
+pub const CSV_FILE: &str = "bench.csv";
+
+/// The columns of `bench.csv`, one row per (grid, backend).
+pub const CSV_COLUMNS: [&str; 27] = [
+    "scheme",
+    "backend",
+    "device",
+    "threads",
+    "grid",
+    "fee_points",
+    "stake_points",
+    "time_points",
+    "iterations",
+    "cell_updates",
+    "runs",
+    "median_s",
+    "min_s",
+    "max_s",
+    "cell_updates_per_s",
+    "cell_updates_per_s_min",
+    "cell_updates_per_s_max",
+    "gpu_cpu_ratio",
+    "bytes_per_update",
+    "table_bytes_per_update",
+    "flops_per_update",
+    "flops_per_s",
+    "copy_bytes",
+    "copy_bandwidth_bytes_per_s",
+    "copy_bandwidth_bytes_per_s_min",
+    "bound_cell_updates_per_s",
+    "efficiency",
+];
+
+/// A grid's size: fee × stake² × time points, written `31x61x9` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridSize {
+    pub fee_points: usize,
+    pub stake_points: usize,
+    pub time_points: usize,
+}
+
+impl GridSize {
+    pub const fn new(fee_points: usize, stake_points: usize, time_points: usize) -> Self {
+        GridSize {
+            fee_points,
+            stake_points,
+            time_points,
+        }
+    }
+
+    /// Cell updates of one iteration over this grid (MODEL.md).
+    pub fn cell_updates_per_iteration(&self) -> f64 {
+        (self.fee_points * self.stake_points * self.stake_points) as f64
+            * self.time_points.saturating_sub(1) as f64
+    }
+
+    /// `15×15²×5`, for tables and bench names.
+    pub fn pretty(&self) -> String {
+        format!(
+            "{}×{}²×{}",
+            self.fee_points, self.stake_points, self.time_points
+        )
+    }
+}
+
+impl fmt::Display for GridSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}x{}x{}",
+            self.fee_points, self.stake_points, self.time_points
+        )
+    }
+}
+
+impl FromStr for GridSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?}: expected FEExSTAKExTIME points, such as 31x61x9");
+        let parts: Vec<&str> = s.split(['x', 'X', '×']).collect();
+        let [f, st, t] = parts[..] else {
+            return Err(bad());
+        };
+        let n = |p: &str| p.trim().parse::<usize>().map_err(|_| bad());
+        Ok(GridSize::new(n(f)?, n(st)?, n(t)?))
+    }
+}
+
+/// `--scheme`: a scheme by its scenario-file name (`notebook`, `equilibrium`).
+pub fn parse_scheme(s: &str) -> Result<Scheme, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
+}
+
+/// The scenario a benchmark solves: the default (the notebook's) on `grid`, with `scheme` and
+/// exactly [`BENCH_ITERATIONS`] iterations.
+pub fn scenario(scheme: Scheme, grid: GridSize) -> Result<Scenario, Error> {
+    let sets = [
+        format!("solver.scheme={}", scheme.name()),
+        format!("solver.max_iterations={BENCH_ITERATIONS}"),
+        "solver.tolerance=0.0".to_string(),
+        format!("grid.fee_points={}", grid.fee_points),
+        format!("grid.stake_points={}", grid.stake_points),
+        format!("grid.time_points={}", grid.time_points),
+    ];
+    Scenario::load(None, &sets).map_err(|e| match e {
+        Error::Input(m) => Error::Input(format!("--grid {grid}: {m}")),
+        e => e,
+    })
+}
+
+/// One timed solve.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    /// Seconds of the solver call alone.
+    pub seconds: f64,
+    pub cell_updates: f64,
+    pub iterations: usize,
+}
+
+fn not_benchmarked(scheme: Scheme) -> Error {
+    Error::Input(format!(
+        "--scheme {}: no benchmark for this scheme yet (only notebook)",
+        scheme.name()
+    ))
+}
+
+/// Solves `scenario` once on the CPU, timing the solver call.
+pub fn solve_cpu(scenario: &Scenario) -> Result<Timed, Error> {
+    let (game, grid) = (scenario.game(), scenario.grid());
+    match scenario.solver.scheme {
+        Scheme::Notebook => {
+            check_memory(
+                "this grid on the CPU",
+                crate::app::notebook_cpu_bytes(scenario),
+            )?;
+            let start = Instant::now();
+            let s = crate::cpu::notebook::solve(&game, &grid, &scenario.solver, |_, _| {});
+            let seconds = start.elapsed().as_secs_f64();
+            Ok(Timed {
+                seconds,
+                cell_updates: s.cell_updates(),
+                iterations: s.iterations(),
+            })
+        }
+        scheme @ Scheme::Equilibrium => Err(not_benchmarked(scheme)),
+    }
+}
+
+/// A scheme's GPU solver with its pipelines built, reused by every timed solve.
+pub enum GpuSolver<'a> {
+    Notebook(NotebookGpu<'a>),
+}
+
+impl<'a> GpuSolver<'a> {
+    pub fn new(ctx: &'a GpuContext, scheme: Scheme) -> Result<Self, Error> {
+        match scheme {
+            Scheme::Notebook => Ok(GpuSolver::Notebook(NotebookGpu::new(ctx)?)),
+            Scheme::Equilibrium => Err(not_benchmarked(scheme)),
+        }
+    }
+
+    /// Solves `scenario` once, timing the solver call, which returns only once the device
+    /// has finished and the results are on the host.
+    pub fn solve(&self, scenario: &Scenario) -> Result<Timed, Error> {
+        let (game, grid) = (scenario.game(), scenario.grid());
+        match self {
+            GpuSolver::Notebook(solver) => {
+                let start = Instant::now();
+                let s = solver.solve(&game, &grid, &scenario.solver, |_, _| {})?;
+                let seconds = start.elapsed().as_secs_f64();
+                Ok(Timed {
+                    seconds,
+                    cell_updates: s.cell_updates(),
+                    iterations: s.iterations(),
+                })
+            }
+        }
+    }
+}
+
+/// Which device a row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    Gpu,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+        }
+    }
+}
+
+/// What one cell update asks of the memory and the arithmetic units, counted from the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    /// Bytes loaded from and stored to the grid-sized arrays (values and actions). These are
+    /// the bytes that must stream through main memory on a large grid; the bandwidth bound
+    /// and the efficiency use them.
+    pub array_bytes: u64,
+    /// Bytes loaded from the small per-solve and per-row tables (transition and gain tables,
+    /// a few KiB to a few hundred KiB), which stay in the caches. Shown, not used for bounds.
+    pub table_bytes: u64,
+    /// Floating-point operations (+, −, ×, ÷, min, max, exp and comparisons, each counted 1).
+    pub flops: u64,
+}
+
+/// The work of one cell update of `scheme` on `backend`, counted load by load from the kernels.
+///
+/// `notebook` on the CPU (`step_row` in src/cpu/notebook.rs; f64 values, u8 actions):
+///
+/// | kernel | grid arrays | tables | flops |
+/// |---|---|---|---|
+/// | read a0, a1 | 2 × 1 B | | |
+/// | `evaluate_cell` | v_old[t+1] at one node, both agents: 2 × 8 B; store v_new[t]: 2 × 8 B | node offsets 8 + 8 + 4 B; per gain fee_gain, stake_factor, holding: 2 × 24 B | 2 × (× − +) = 6 |
+/// | `best_response_cell`, agent 0 | v_new[t+1] at 3 stepped nodes: 3 × 8 B | 3 × (20 + 24) B | 3 × 3 + 2 comparisons = 11 |
+/// | `best_response_cell`, agent 1 | 3 × 8 B | 3 × (20 + 24) B | 11 |
+/// | store a0, a1; policy change | 2 × 1 B | action_change: 2 × 8 B | |
+///
+/// Total: 84 B of grid arrays, 348 B of tables, 28 flops (plus about 35 integer operations
+/// for node offsets and pair indices). The compulsory traffic is lower, 2 + 16 + 16 + 8 + 8 + 2
+/// = 52 B, as the three stepped nodes of a best response are neighbours in the cache.
+///
+/// `notebook` on the GPU (`shaders/notebook_*.wgsl`; f32 values, u32 actions), where every
+/// gain is computed from the model rather than from tables (`running_gain` in common.wgsl: 5
+/// flops in `fee_response`, 7 in `stake_response` with one exp, 13 in the rest, 3 of the 25 are
+/// divisions; then × dt and + v_next: 27 per gain):
+///
+/// | kernel | grid arrays | tables | flops |
+/// |---|---|---|---|
+/// | `notebook_evaluate` | actions0, actions1: 2 × 4 B; v_old_next at one node, both agents: 2 × 4 B; store v_new: 2 × 4 B | posts 3 × 4 B, indices 3 × 4 B | 2 × 27 = 54 |
+/// | `notebook_best_response`, agent 0 | own and other action: 2 × 4 B; v_new_next at 3 stepped nodes: 3 × 4 B; store own action: 4 B | 3 × (posts 12 B + indices 12 B) + action_change 4 B | 3 × 27 + 2 comparisons = 83 |
+/// | `notebook_best_response`, agent 1 | 24 B | 76 B | 83 |
+///
+/// Total: 72 B of grid arrays (the workgroup's partial sum, 4 B per 256 states, left out),
+/// 176 B of tables, 220 flops of which 8 are exp and 24 divisions.
+pub fn work_per_update(scheme: Scheme, backend: Backend) -> Result<Work, Error> {
+    match (scheme, backend) {
+        (Scheme::Notebook, Backend::Cpu) => Ok(Work {
+            array_bytes: 2 + (16 + 16) + 24 + 24 + 2,
+            table_bytes: (20 + 2 * 24) + 2 * 3 * (20 + 24) + 16,
+            flops: 6 + 11 + 11,
+        }),
+        (Scheme::Notebook, Backend::Gpu) => Ok(Work {
+            array_bytes: 24 + 2 * (8 + 12 + 4),
+            table_bytes: 24 + 2 * (3 * 24 + 4),
+            flops: 54 + 2 * 83,
+        }),
+        (scheme @ Scheme::Equilibrium, _) => Err(not_benchmarked(scheme)),
+    }
+}
+
+/// Median, minimum and maximum of some measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `xs`, which must not be empty.
+    pub fn of(xs: &[f64]) -> Spread {
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+
+    /// `total / x` for each of the three (a rate from times: min and max swap).
+    pub fn rate(&self, total: f64) -> Spread {
+        Spread {
+            median: total / self.median,
+            min: total / self.max,
+            max: total / self.min,
+        }
+    }
+}
+
+/// One warm-up call of `f`, then `runs` timed calls; returns the seconds of the timed calls
+/// and the last call's result. `f` measures its own seconds, so that set-up it does before
+/// the timed region is left out.
+pub fn measure<R>(
+    runs: usize,
+    mut f: impl FnMut() -> Result<(f64, R), Error>,
+) -> Result<(Vec<f64>, R), Error> {
+    let (_, mut last) = f()?;
+    let mut seconds = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let (s, r) = f()?;
+        seconds.push(s);
+        last = r;
+    }
+    Ok((seconds, last))
+}
+
+/// A measured copy bandwidth: bytes read plus bytes written per second, as STREAM's "copy".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bandwidth {
+    /// Bytes each copy moves from source to destination.
+    pub copy_bytes: u64,
+    /// Copies per timed run.
+    pub copies: u32,
+    /// Read + written bytes per second, over the timed runs (median, min, max).
+    pub bytes_per_second: Spread,
+}
+
+/// The CPU's copy bandwidth: `copy_bytes` copied between two buffers by the solver's thread
+/// team (`team::fill`, one contiguous share per thread, `copy_from_slice`, i.e. memcpy), one
+/// warm-up then `runs` timed copies. Both buffers are written before the warm-up, so no run
+/// pays for page faults.
+pub fn cpu_copy_bandwidth(copy_bytes: u64, runs: usize) -> Result<Bandwidth, Error> {
+    // On a machine short of memory, a smaller copy (a quarter of what is available, still far
+    // beyond the caches) rather than a refusal.
+    let copy_bytes = copy_bytes.min(available_memory().map_or(u64::MAX, |m| m / 4));
+    check_memory("the CPU copy-bandwidth test", copy_bytes.saturating_mul(2))?;
+    let len = copy_bytes as usize / 8;
+    let src = vec![1u64; len];
+    let mut dst = vec![2u64; len];
+    let (seconds, ()) = measure(runs, || {
+        let start = Instant::now();
+        team::fill(&mut dst, |at, chunk| {
+            chunk.copy_from_slice(&src[at..at + chunk.len()])
+        });
+        Ok((start.elapsed().as_secs_f64(), ()))
+    })?;
+    std::hint::black_box(&dst);
+    let bytes = (len * 8) as u64;
+    Ok(Bandwidth {
+        copy_bytes: bytes,
+        copies: 1,
+        bytes_per_second: Spread::of(&seconds).rate(2.0 * bytes as f64),
+    })
+}
+
+/// The GPU's copy bandwidth: [`GPU_COPIES_PER_SUBMISSION`] `copy_buffer_to_buffer`s of up to
+/// `copy_bytes` (within the adapter's `max_buffer_size`) in one submission, timed from
+/// encoding to the device's completion; one warm-up (which also pays wgpu's zero-fill of the
+/// source) then `runs` timed submissions.
+pub fn gpu_copy_bandwidth(
+    ctx: &GpuContext,
+    copy_bytes: u64,
+    runs: usize,
+) -> Result<Bandwidth, Error> {
+    let size = copy_bytes.min(ctx.limits.max_buffer_size) / wgpu::COPY_BUFFER_ALIGNMENT
+        * wgpu::COPY_BUFFER_ALIGNMENT;
+    ctx.checked("the GPU copy-bandwidth test", || {
+        let buffer = |label: &str, usage| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let src = buffer("copy source", wgpu::BufferUsages::COPY_SRC);
+        let dst = buffer("copy destination", wgpu::BufferUsages::COPY_DST);
+        let (seconds, ()) = measure(runs, || {
+            let start = Instant::now();
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            for _ in 0..GPU_COPIES_PER_SUBMISSION {
+                encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, size);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            ctx.wait()?;
+            Ok((start.elapsed().as_secs_f64(), ()))
+        })?;
+        let moved = 2.0 * size as f64 * GPU_COPIES_PER_SUBMISSION as f64;
+        Ok(Bandwidth {
+            copy_bytes: size,
+            copies: GPU_COPIES_PER_SUBMISSION,
+            bytes_per_second: Spread::of(&seconds).rate(moved),
+        })
+    })?
+}
+
+/// What `mmgame bench` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scheme: Scheme,
+    pub backend: BenchBackend,
+    /// Empty: [`DEFAULT_GRIDS`].
+    pub grids: Vec<GridSize>,
+    pub runs: usize,
+    pub out: PathBuf,
+    pub adapter: Option<String>,
+}
+
+/// One device as the report shows it.
+struct Device {
+    backend: Backend,
+    name: String,
+    threads: Option<usize>,
+    work: Work,
+    bandwidth: Bandwidth,
+}
+
+impl Device {
+    fn bound(&self) -> f64 {
+        self.bandwidth.bytes_per_second.median / self.work.array_bytes as f64
+    }
+}
+
+/// One (grid, backend) measurement.
+struct Row {
+    grid: GridSize,
+    device: usize,
+    iterations: usize,
+    cell_updates: f64,
+    runs: usize,
+    seconds: Spread,
+    rate: Spread,
+    ratio: Option<f64>,
+}
+
+/// The CPU's model name (Linux), or "cpu".
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "cpu".to_string())
+}
+
+/// `mmgame bench`.
+pub fn run(opts: &Options) -> Result<(), Error> {
+    let grids = if opts.grids.is_empty() {
+        DEFAULT_GRIDS.to_vec()
+    } else {
+        opts.grids.clone()
+    };
+    // Every grid's scenario is checked before any work, so bad input fails at once.
+    let scenarios = grids
+        .iter()
+        .map(|&g| scenario(opts.scheme, g))
+        .collect::<Result<Vec<_>, _>>()?;
+    output::check_output_dir(&opts.out)?;
+    let runs = opts.runs.max(1);
+    let (want_cpu, want_gpu) = match opts.backend {
+        BenchBackend::Cpu => (true, false),
+        BenchBackend::Gpu => (false, true),
+        BenchBackend::Both => (true, true),
+    };
+    println!(
+        "{} scheme: {BENCH_ITERATIONS} iterations per solve, 1 warm-up + {runs} timed runs per grid and backend",
+        opts.scheme.name()
+    );
+
+    let mut devices = Vec::new();
+    if want_cpu {
+        let work = work_per_update(opts.scheme, Backend::Cpu)?;
+        let bandwidth = cpu_copy_bandwidth(COPY_BYTES, runs)?;
+        let threads = team::team_size();
+        devices.push(Device {
+            backend: Backend::Cpu,
+            name: cpu_name(),
+            threads: Some(threads),
+            work,
+            bandwidth,
+        });
+    }
+    let ctx = if want_gpu {
+        match GpuContext::new(opts.adapter.as_deref()) {
+            Ok(ctx) => Some(ctx),
+            Err(e) if opts.backend == BenchBackend::Both => {
+                println!("gpu: skipped ({e})");
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let gpu = match &ctx {
+        Some(ctx) => {
+            let solver = GpuSolver::new(ctx, opts.scheme)?;
+            let work = work_per_update(opts.scheme, Backend::Gpu)?;
+            let bandwidth = gpu_copy_bandwidth(ctx, COPY_BYTES, runs)?;
+            devices.push(Device {
+                backend: Backend::Gpu,
+                name: format!(
+                    "{} ({}, {})",
+                    ctx.info.name,
+                    device_type(ctx.info.device_type),
+                    format!("{:?}", ctx.info.backend).to_lowercase()
+                ),
+                threads: None,
+                work,
+                bandwidth,
+            });
+            Some((devices.len() - 1, solver))
+        }
+        None => None,
+    };
+    for d in &devices {
+        print_device(d);
+    }
+
+    let mut rows = Vec::new();
+    for (&grid, scenario) in grids.iter().zip(&scenarios) {
+        let mut rates = [None, None];
+        for (i, d) in devices.iter().enumerate() {
+            let (seconds, last) = measure(runs, || {
+                let t = match d.backend {
+                    Backend::Cpu => solve_cpu(scenario)?,
+                    Backend::Gpu => gpu.as_ref().expect("a GPU solver").1.solve(scenario)?,
+                };
+                Ok((t.seconds, t))
+            })?;
+            let runs = seconds.len();
+            let seconds = Spread::of(&seconds);
+            let rate = seconds.rate(last.cell_updates);
+            println!(
+                "  {} on {}: median {:.4} s, {:.3e} cell updates/s",
+                grid.pretty(),
+                d.backend.name(),
+                seconds.median,
+                rate.median
+            );
+            rates[d.backend as usize] = Some(rate.median);
+            rows.push(Row {
+                grid,
+                device: i,
+                iterations: last.iterations,
+                cell_updates: last.cell_updates,
+                runs,
+                seconds,
+                rate,
+                ratio: None,
+            });
+        }
+        if let [Some(cpu), Some(gpu)] = rates {
+            let n = rows.len();
+            for row in &mut rows[n - devices.len()..] {
+                row.ratio = Some(gpu / cpu);
+            }
+        }
+    }
+
+    println!();
+    print_table(&devices, &rows);
+    output::create_output_dir(&opts.out)?;
+    let path = opts.out.join(CSV_FILE);
+    write_csv(&path, opts.scheme, &devices, &rows)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn print_device(d: &Device) {
+    let bw = &d.bandwidth;
+    let threads = d
+        .threads
+        .map(|t| format!(", {t} threads"))
+        .unwrap_or_default();
+    let copies = if bw.copies == 1 {
+        String::new()
+    } else {
+        format!("{} × ", bw.copies)
+    };
+    println!("{}: {}{threads}", d.backend.name(), d.name);
+    println!(
+        "  copy bandwidth ({copies}{} MiB, read + written bytes): {:.2} GB/s (min–max {:.2}–{:.2})",
+        bw.copy_bytes >> 20,
+        bw.bytes_per_second.median / 1e9,
+        bw.bytes_per_second.min / 1e9,
+        bw.bytes_per_second.max / 1e9,
+    );
+    println!(
+        "  one cell update: {} B of grid arrays (+{} B of cached tables), {} flops; bandwidth bound {:.3e} cell updates/s",
+        d.work.array_bytes,
+        d.work.table_bytes,
+        d.work.flops,
+        d.bound()
+    );
+}
+
+/// Prints `rows` as columns padded to their widest cell (left-aligned text, right-aligned
+/// numbers).
+fn print_columns(rows: &[Vec<String>], right: &[bool]) {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                let pad = " ".repeat(widths[c] - s.chars().count());
+                if right[c] {
+                    format!("{pad}{s}")
+                } else {
+                    format!("{s}{pad}")
+                }
+            })
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
+fn print_table(devices: &[Device], rows: &[Row]) {
+    let mut table = vec![[
+        "grid",
+        "backend",
+        "iterations",
+        "cell updates",
+        "median s",
+        "min–max s",
+        "cell updates/s",
+        "min–max",
+        "GPU/CPU",
+        "efficiency",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for r in rows {
+        let d = &devices[r.device];
+        table.push(vec![
+            r.grid.pretty(),
+            d.backend.name().to_string(),
+            r.iterations.to_string(),
+            format!("{:.3e}", r.cell_updates),
+            format!("{:.4}", r.seconds.median),
+            format!("{:.4}–{:.4}", r.seconds.min, r.seconds.max),
+            format!("{:.3e}", r.rate.median),
+            format!("{:.2e}–{:.2e}", r.rate.min, r.rate.max),
+            match (r.ratio, d.backend) {
+                (Some(x), Backend::Gpu) => format!("{x:.3}×"),
+                _ => String::new(),
+            },
+            format!("{:.1}%", 100.0 * r.rate.median / d.bound()),
+        ]);
+    }
+    print_columns(
+        &table,
+        &[false, false, true, true, true, true, true, true, true, true],
+    );
+    println!(
+        "efficiency = cell updates/s ÷ (copy bandwidth ÷ bytes of grid arrays per cell update)"
+    );
+}
+
+fn write_csv(path: &Path, scheme: Scheme, devices: &[Device], rows: &[Row]) -> Result<(), Error> {
+    use std::io::Write;
+    output::write_atomic(path, |w| {
+        writeln!(w, "{}", CSV_COLUMNS.join(","))?;
+        for r in rows {
+            let d = &devices[r.device];
+            let bw = &d.bandwidth;
+            let cells = [
+                scheme.name().to_string(),
+                d.backend.name().to_string(),
+                format!("\"{}\"", d.name.replace('"', "\"\"")),
+                d.threads.map(|t| t.to_string()).unwrap_or_default(),
+                r.grid.to_string(),
+                r.grid.fee_points.to_string(),
+                r.grid.stake_points.to_string(),
+                r.grid.time_points.to_string(),
+                r.iterations.to_string(),
+                format!("{}", r.cell_updates),
+                r.runs.to_string(),
+                format!("{:e}", r.seconds.median),
+                format!("{:e}", r.seconds.min),
+                format!("{:e}", r.seconds.max),
+                format!("{:e}", r.rate.median),
+                format!("{:e}", r.rate.min),
+                format!("{:e}", r.rate.max),
+                r.ratio.map(|x| format!("{x:e}")).unwrap_or_default(),
+                d.work.array_bytes.to_string(),
+                d.work.table_bytes.to_string(),
+                d.work.flops.to_string(),
+                format!("{:e}", r.rate.median * d.work.flops as f64),
+                (bw.copy_bytes * bw.copies as u64).to_string(),
+                format!("{:e}", bw.bytes_per_second.median),
+                format!("{:e}", bw.bytes_per_second.min),
+                format!("{:e}", d.bound()),
+                format!("{:e}", r.rate.median / d.bound()),
+            ];
+            debug_assert_eq!(cells.len(), CSV_COLUMNS.len());
+            writeln!(w, "{}", cells.join(","))?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_sizes_parse_and_print() {
+        let g: GridSize = "31x61x9".parse().unwrap();
+        assert_eq!(g, GridSize::new(31, 61, 9));
+        assert_eq!(g.to_string(), "31x61x9");
+        assert_eq!(g.pretty(), "31×61²×9");
+        assert_eq!("31×61×9".parse::<GridSize>().unwrap(), g);
+        assert_eq!(g.cell_updates_per_iteration(), 31.0 * 61.0 * 61.0 * 8.0);
+        for bad in ["31x61", "31x61x9x2", "ax61x9", "31x-1x9", ""] {
+            assert!(bad.parse::<GridSize>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn schemes_parse_by_their_scenario_names() {
+        assert_eq!(parse_scheme("notebook").unwrap(), Scheme::Notebook);
+        assert_eq!(parse_scheme("equilibrium").unwrap(), Scheme::Equilibrium);
+        assert!(parse_scheme("fast").is_err());
+    }
+
+    #[test]
+    fn spreads_and_rates() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]);
+        assert_eq!(
+            s,
+            Spread {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            }
+        );
+        assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        let r = s.rate(6.0);
+        assert_eq!(
+            r,
+            Spread {
+                median: 3.0,
+                min: 2.0,
+                max: 6.0
+            }
+        );
+    }
+
+    #[test]
+    fn bench_scenarios_run_a_fixed_number_of_iterations() {
+        let s = scenario(Scheme::Notebook, GridSize::new(15, 15, 5)).unwrap();
+        assert_eq!(s.solver.max_iterations, BENCH_ITERATIONS);
+        assert_eq!(s.solver.tolerance, 0.0);
+        // The default grid converges after 7 iterations; the benchmark still runs all 10.
+        let t = solve_cpu(&s).unwrap();
+        assert_eq!(t.iterations, BENCH_ITERATIONS as usize);
+        assert_eq!(t.cell_updates, 15.0 * 225.0 * 4.0 * 10.0);
+        assert!(matches!(
+            scenario(Scheme::Notebook, GridSize::new(1, 15, 5)),
+            Err(Error::Input(m)) if m.starts_with("--grid 1x15x5: ")
+        ));
+    }
+
+    #[test]
+    fn work_per_update_matches_the_kernel_counts() {
+        let cpu = work_per_update(Scheme::Notebook, Backend::Cpu).unwrap();
+        assert_eq!((cpu.array_bytes, cpu.table_bytes, cpu.flops), (84, 348, 28));
+        let gpu = work_per_update(Scheme::Notebook, Backend::Gpu).unwrap();
+        assert_eq!(
+            (gpu.array_bytes, gpu.table_bytes, gpu.flops),
+            (72, 176, 220)
+        );
+    }
+}
