@@ -21,17 +21,25 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             out,
             adapter,
             quiet,
+            json,
             save_values,
             no_plots,
-        } => solve(
-            &scenario,
-            backend,
-            adapter.as_deref(),
-            &out,
-            quiet,
-            save_values,
-            no_plots,
-        ),
+        } => {
+            let report = match (json, quiet) {
+                (true, _) => Report::Json,
+                (false, true) => Report::Summary,
+                (false, false) => Report::Full,
+            };
+            solve(
+                &scenario,
+                backend,
+                adapter.as_deref(),
+                &out,
+                report,
+                save_values,
+                no_plots,
+            )
+        }
         Command::Validate { scenario, adapter } => {
             crate::validate::run(&load(&scenario)?, adapter.as_deref())
         }
@@ -51,6 +59,23 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             adapter,
         }),
         Command::Info => info(),
+        Command::Sweep {
+            scenario,
+            vary,
+            backend,
+            adapter,
+            shard,
+            out,
+        } => {
+            let base = load(&scenario)?;
+            let varies = vary
+                .iter()
+                .map(|v| crate::sweep::Vary::parse(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            let ctx = choose_gpu(backend, adapter.as_deref())?;
+            crate::sweep::run(&base, &varies, shard, ctx.as_ref(), &out)
+        }
+        Command::SweepMerge { parts, out } => crate::sweep::merge(&parts, &out),
         Command::Refine {
             scenario,
             levels,
@@ -120,7 +145,7 @@ pub fn solve_cpu(scenario: &Scenario, quiet: bool) -> Result<(Solution, BackendI
 /// unless `quiet`.
 pub fn solve_gpu(
     scenario: &Scenario,
-    adapter: Option<&str>,
+    ctx: &GpuContext,
     quiet: bool,
 ) -> Result<(Solution, BackendInfo), Error> {
     let g = &scenario.grid;
@@ -133,14 +158,12 @@ pub fn solve_gpu(
     ]);
     // The values (f32) and actions read back, and the float32 policy written out.
     check_memory("this grid's results", states.saturating_mul(4 + 1 + 4))?;
-    let ctx = GpuContext::new(adapter)?;
     let (game, grid) = (scenario.game(), scenario.grid());
-    let solution =
-        NotebookGpu::new(&ctx)?.solve(&game, &grid, &scenario.solver, |it, change| {
-            if !quiet {
-                println!("iteration {it:>3}: policy change {change:.6e}");
-            }
-        })?;
+    let solution = NotebookGpu::new(ctx)?.solve(&game, &grid, &scenario.solver, |it, change| {
+        if !quiet {
+            println!("iteration {it:>3}: policy change {change:.6e}");
+        }
+    })?;
     let info = BackendInfo {
         backend: "gpu".into(),
         device: ctx.info.name.clone(),
@@ -188,11 +211,11 @@ pub fn choose_gpu(
         BackendChoice::Cpu => Ok(None),
         BackendChoice::Gpu => GpuContext::new(adapter).map(Some),
         BackendChoice::Auto if hardware_adapter_present() => {
-            println!("backend auto: a hardware GPU adapter is present, solving on the GPU");
+            eprintln!("backend auto: a hardware GPU adapter is present, solving on the GPU");
             GpuContext::new(adapter).map(Some)
         }
         BackendChoice::Auto => {
-            println!("backend auto: no hardware GPU adapter, solving on the CPU");
+            eprintln!("backend auto: no hardware GPU adapter, solving on the CPU");
             Ok(None)
         }
     }
@@ -203,39 +226,34 @@ fn solve(
     backend: BackendChoice,
     adapter: Option<&str>,
     out: &Path,
-    quiet: bool,
+    report: Report,
     save_values: SaveValues,
     no_plots: bool,
 ) -> Result<(), Error> {
     let scenario = load(args)?;
     output::check_output_dir(out)?;
+    let ctx = choose_gpu(backend, adapter)?;
+    let quiet = report != Report::Full;
     if scenario.solver.scheme == Scheme::Equilibrium {
-        let ctx = choose_gpu(backend, adapter)?;
         let summary =
             crate::equilibrium_run::solve(&scenario, ctx.as_ref(), out, quiet, save_values)?;
-        crate::equilibrium_run::print_report(&summary, out);
-        if !no_plots {
-            let plots = crate::plot::plot_run(out)?;
-            println!(
-                "wrote {} to {}",
-                crate::plot::describe(&plots),
-                out.display()
-            );
+        let plots = if no_plots {
+            vec![]
+        } else {
+            crate::plot::plot_run(out)?
+        };
+        match report {
+            Report::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).expect("a summary serialises")
+            ),
+            _ => crate::equilibrium_run::print_report(&summary, out, &plots),
         }
         return Ok(());
     }
-    let (solution, info) = match backend {
-        BackendChoice::Cpu => solve_cpu(&scenario, quiet)?,
-        BackendChoice::Gpu => solve_gpu(&scenario, adapter, quiet)?,
-        BackendChoice::Auto => {
-            if hardware_adapter_present() {
-                println!("backend auto: a hardware GPU adapter is present, solving on the GPU");
-                solve_gpu(&scenario, adapter, quiet)?
-            } else {
-                println!("backend auto: no hardware GPU adapter, solving on the CPU");
-                solve_cpu(&scenario, quiet)?
-            }
-        }
+    let (solution, info) = match &ctx {
+        None => solve_cpu(&scenario, quiet)?,
+        Some(ctx) => solve_gpu(&scenario, ctx, quiet)?,
     };
     let path = notebook_path(
         &scenario.game(),
@@ -251,8 +269,46 @@ fn solve(
     } else {
         crate::plot::write_plots(out, &scenario, &solution, &path)?
     };
-    print_report(&scenario, &summary, &path, out, &plots);
+    match report {
+        Report::Json => println!("{}", summary.to_json()),
+        _ => print_report(&scenario, &summary, &path, out, &plots),
+    }
     Ok(())
+}
+
+/// What `solve` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// Each iteration's policy change, then the summary.
+    Full,
+    /// The summary only (`--quiet`).
+    Summary,
+    /// summary.json (`--json`).
+    Json,
+}
+
+/// The path as a small aligned table (the first and last points when it is long).
+pub fn print_path_table(path: &[PathPoint]) {
+    println!(
+        "  {:>4} {:>8} {:>10} {:>10} {:>10} {:>7} {:>7}",
+        "step", "time", "fee", "stake0", "stake1", "action0", "action1"
+    );
+    let show = |p: &PathPoint| {
+        let (a0, a1) = p.actions.map_or((String::new(), String::new()), |a| {
+            (a[0].to_string(), a[1].to_string())
+        });
+        println!(
+            "  {:>4} {:>8.4} {:>10.5} {:>10.4} {:>10.4} {:>7} {:>7}",
+            p.step, p.time, p.fee, p.stakes[0], p.stakes[1], a0, a1
+        );
+    };
+    if path.len() <= 12 {
+        path.iter().for_each(show);
+    } else {
+        path[..5].iter().for_each(show);
+        println!("  {:>4}", "…");
+        path[path.len() - 5..].iter().for_each(show);
+    }
 }
 
 fn print_report(
@@ -286,6 +342,8 @@ fn print_report(
         s.solve_seconds,
         s.cell_updates_per_second
     );
+    let changes: Vec<String> = s.policy_change.iter().map(|c| format!("{c:.5}")).collect();
+    println!("policy change per iteration: {}", changes.join(", "));
     let (first, last) = (&path[0], &path[path.len() - 1]);
     println!(
         "path: stakes ({}, {}) fee {} at t = {} → stakes ({}, {}) fee {} at t = {}",
@@ -298,6 +356,7 @@ fn print_report(
         last.fee,
         last.time
     );
+    print_path_table(path);
     let mut files = s.files.join(", ");
     if !plots.is_empty() {
         files = format!("{files} and {}", crate::plot::describe(plots));

@@ -222,6 +222,9 @@ impl<'a> GpuSolver<'a> {
         let (game, grid) = (scenario.game(), scenario.grid());
         match self {
             GpuSolver::Notebook(solver) => {
+                // The values (f32) and actions (u8) read back to the host.
+                let states = 2 * grid.time.len() as u64 * grid.slice_len() as u64;
+                check_memory("this grid's results", states.saturating_mul(4 + 1))?;
                 let start = Instant::now();
                 let s = solver.solve(&game, &grid, &scenario.solver, |_, _| {})?;
                 let seconds = start.elapsed().as_secs_f64();
@@ -515,8 +518,9 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         BenchBackend::Both => (true, true),
     };
     println!(
-        "{} scheme: {BENCH_ITERATIONS} iterations per solve, 1 warm-up + {runs} timed runs per grid and backend",
-        opts.scheme.name()
+        "{} scheme: {BENCH_ITERATIONS} iterations per solve, 1 warm-up + {runs} timed run{} per grid and backend",
+        opts.scheme.name(),
+        if runs == 1 { "" } else { "s" }
     );
 
     let mut devices = Vec::new();
@@ -623,7 +627,7 @@ fn print_device(d: &Device) {
     let bw = &d.bandwidth;
     let threads = d
         .threads
-        .map(|t| format!(", {t} threads"))
+        .map(|t| format!(", {t} thread{}", if t == 1 { "" } else { "s" }))
         .unwrap_or_default();
     let copies = if bw.copies == 1 {
         String::new()

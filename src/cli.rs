@@ -62,6 +62,9 @@ pub enum Command {
         /// Print only the summary and errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Print summary.json on stdout instead of the report.
+        #[arg(long)]
+        json: bool,
         /// Equilibrium scheme: write the t = 0 value slice only, or all of them.
         #[arg(long, value_enum, default_value = "t0")]
         save_values: crate::equilibrium_run::SaveValues,
@@ -117,6 +120,37 @@ pub enum Command {
         /// GPU adapter to use (see `mmgame info`).
         #[arg(long)]
         adapter: Option<String>,
+    },
+    /// Solve a scenario for every combination of varied keys; writes sweep.csv and a plot of
+    /// the outcomes against the first key.
+    Sweep {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// A key to vary: KEY=START:STOP:COUNT (evenly spaced; integers stay integers).
+        #[arg(long, value_name = "KEY=START:STOP:COUNT", required = true)]
+        vary: Vec<String>,
+        /// Where to solve.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendChoice,
+        /// GPU adapter to use (see `mmgame info`).
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Solve only the points whose index is i modulo n (for batch schedulers); join the
+        /// parts with `mmgame sweep-merge`.
+        #[arg(long, value_name = "i/n")]
+        shard: Option<crate::sweep::Shard>,
+        /// Output folder.
+        #[arg(long, default_value = "mmgame-sweep")]
+        out: PathBuf,
+    },
+    /// Join the sweep.csv of each shard (files or folders) into one sweep.csv and its plot.
+    SweepMerge {
+        /// The shards' sweep.csv files or output folders.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long, default_value = "mmgame-sweep")]
+        out: PathBuf,
     },
     /// List the GPU adapters wgpu sees, with the limits that matter for grids.
     Info,

@@ -346,7 +346,7 @@ pub fn value_at(grid: &Grid, values_t0: &Values, point: (f64, [f64; 2])) -> [f64
 }
 
 /// Prints an `equilibrium` run's report.
-pub fn print_report(s: &EquilibriumSummary, out: &Path) {
+pub fn print_report(s: &EquilibriumSummary, out: &Path, plots: &[std::path::PathBuf]) {
     let g = &s.scenario.grid;
     println!(
         "equilibrium scheme on {} ({}, {}), {} interpolation: grid {} fee × {}² stake × {} time points, control {}",
@@ -382,10 +382,14 @@ pub fn print_report(s: &EquilibriumSummary, out: &Path) {
         last.fee,
         last.time
     );
-    println!(
-        "wrote {} to {} (values: {:?})",
-        s.files.join(", "),
-        out.display(),
-        s.values_saved
-    );
+    crate::app::print_path_table(&s.path);
+    let mut files = s.files.join(", ");
+    if !plots.is_empty() {
+        files = format!("{files} and {}", crate::plot::describe(plots));
+    }
+    let saved = match s.values_saved {
+        SaveValues::T0 => "values at t = 0",
+        SaveValues::All => "values at every time step",
+    };
+    println!("wrote {files} to {} ({saved})", out.display());
 }

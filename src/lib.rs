@@ -22,6 +22,7 @@ pub mod refine;
 pub mod resources;
 pub mod simulate;
 pub mod solution;
+pub mod sweep;
 pub mod validate;
 
 pub use error::Error;

@@ -131,9 +131,9 @@ pub fn write_figures(
     let m = g.control as f64;
 
     let fee_response = LineFigure {
-        title: "Fee response",
-        x_label: "fee in %",
-        y_label: "volume in %",
+        title: "Fee response".into(),
+        x_label: "fee in %".into(),
+        y_label: "volume in %".into(),
         lines: vec![Line::plain(
             linspace(0.0, 1.0, 200)
                 .map(|f| (f, game.model.fee_response.eval(f)))
@@ -142,9 +142,9 @@ pub fn write_figures(
         )],
     };
     let stake_response = LineFigure {
-        title: "Stake response",
-        x_label: "stake",
-        y_label: "volume in %",
+        title: "Stake response".into(),
+        x_label: "stake".into(),
+        y_label: "volume in %".into(),
         lines: vec![Line::plain(
             linspace(0.0, 200.0, 200)
                 .map(|s| (s, game.model.stake_response.eval(s)))
@@ -183,9 +183,9 @@ pub fn write_figures(
     // The notebook plots the first N_T points of its N_T + 1 (those up to the horizon).
     let shown = &path[..path.len().min(g.time_points as usize)];
     let stake_path = LineFigure {
-        title: "Stake evolution",
-        x_label: "time",
-        y_label: "stake",
+        title: "Stake evolution".into(),
+        x_label: "time".into(),
+        y_label: "stake".into(),
         lines: (0..2)
             .map(|i| Line {
                 label: Some(format!("agent {i}")),
@@ -196,9 +196,9 @@ pub fn write_figures(
             .collect(),
     };
     let fee_path = LineFigure {
-        title: "Fees evolution",
-        x_label: "time",
-        y_label: "fees",
+        title: "Fees evolution".into(),
+        x_label: "time".into(),
+        y_label: "fees".into(),
         lines: vec![Line {
             label: None,
             points: shown.iter().map(|p| (p.time, p.fee)).collect(),
@@ -280,6 +280,40 @@ pub fn heat_map(
         bar_label: "",
     })
     .write(path)
+}
+
+/// A line chart of named series (a sweep's outcomes against a varied key), written as
+/// `stem.png` and `stem.svg`; returns the files.
+pub fn line_chart(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<Vec<PathBuf>, Error> {
+    register_font()?;
+    let figure = Figure::Lines(LineFigure {
+        title: title.into(),
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        lines: series
+            .iter()
+            .enumerate()
+            .map(|(i, (label, points))| Line {
+                label: Some(label.clone()),
+                points: points.clone(),
+                color: i,
+                markers: true,
+            })
+            .collect(),
+    });
+    let mut files = Vec::new();
+    for ext in ["png", "svg"] {
+        let file = stem.with_extension(ext);
+        figure.write(&file)?;
+        files.push(file);
+    }
+    Ok(files)
 }
 
 /// Reads a finished run in `dir` (summary.json, values.npy, policy.npy, path.csv) and draws
@@ -538,7 +572,19 @@ fn linspace(a: f64, b: f64, n: usize) -> impl Iterator<Item = f64> {
 }
 
 /// matplotlib's default colour cycle, first two.
-const CYCLE: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
+/// Matplotlib's default colour cycle (tab10), so lines look as they would in the notebook.
+const CYCLE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
 const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
 const GRID_LIGHT: RGBColor = RGBColor(240, 240, 240);
 const NOT_FINITE: RGBColor = RGBColor(160, 160, 160);
@@ -563,9 +609,9 @@ impl Line {
 }
 
 struct LineFigure {
-    title: &'static str,
-    x_label: &'static str,
-    y_label: &'static str,
+    title: String,
+    x_label: String,
+    y_label: String,
     lines: Vec<Line>,
 }
 
@@ -892,7 +938,7 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
     let (x_lo, x_hi) = padded(x_lo, x_hi, 0.0);
     let (y_lo, y_hi) = padded(y_lo, y_hi, 0.05);
     let mut chart = ChartBuilder::on(root)
-        .caption(f.title, font(28.0))
+        .caption(&f.title, font(28.0))
         .margin(20)
         .margin_right(35)
         .x_label_area_size(60)
@@ -906,8 +952,8 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
         .configure_mesh()
         .x_labels(LABELS)
         .y_labels(LABELS)
-        .x_desc(f.x_label)
-        .y_desc(f.y_label)
+        .x_desc(&f.x_label)
+        .y_desc(&f.y_label)
         .axis_desc_style(font(20.0))
         .label_style(font(16.0))
         .x_label_formatter(&fx)

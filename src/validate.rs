@@ -251,7 +251,8 @@ pub fn run(scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
         return run_equilibrium(scenario, adapter);
     }
     let (cpu, cpu_info) = solve_cpu(scenario, true)?;
-    let (gpu, gpu_info) = solve_gpu(scenario, adapter, true)?;
+    let ctx = crate::gpu::context::GpuContext::new(adapter)?;
+    let (gpu, gpu_info) = solve_gpu(scenario, &ctx, true)?;
     let (game, grid) = (scenario.game(), scenario.grid());
     let a = compare(&game, &grid, &cpu, &gpu);
     let g = &scenario.grid;

@@ -327,3 +327,24 @@ fn an_equilibrium_run_that_cannot_fit_is_refused_before_it_starts() {
     assert!(stderr(&o).contains("bytes"), "{}", stderr(&o));
     assert!(!dir.path().join("big").exists());
 }
+
+#[test]
+fn json_prints_the_summary_and_the_report_has_the_path_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(&["solve", "--json", "--no-plots"], dir.path());
+    assert!(o.status.success());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("stdout is summary.json");
+    assert_eq!(summary["iterations"], 7);
+    let o = mmgame(&["solve", "-q", "--no-plots"], dir.path());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !stdout.contains("iteration   1"),
+        "quiet hides the iterations"
+    );
+    assert!(stdout.contains("step     time"), "{stdout}");
+    assert!(
+        stdout.contains("policy change per iteration: 245.95556, 37.48000"),
+        "{stdout}"
+    );
+}
