@@ -168,12 +168,39 @@ fn interpolate(tr: &ClampedTransitions, ns: usize, e: [usize; 3], v: [&[f64]; 2]
     let (f0, f1, wf) = corners(&tr.fee, e[0]);
     let (a0, a1, wa) = corners(&tr.stake, e[1]);
     let (b0, b1, wb) = corners(&tr.stake, e[2]);
-    [0, 1].map(|agent| {
-        let at = |f: usize, a: usize, b: usize| v[agent][(f * ns + a) * ns + b];
-        let line = |f: usize, a: usize| at(f, a, b0) * (1.0 - wb) + at(f, a, b1) * wb;
-        let plane = |f: usize| line(f, a0) * (1.0 - wa) + line(f, a1) * wa;
-        plane(f0) * (1.0 - wf) + plane(f1) * wf
-    })
+    // Plain functions rather than closures or `array::map`, which the compiler did not inline
+    // here (measured: more than half of the sweep's time went to the calls).
+    let corner = Corners {
+        ns,
+        f: [f0, f1],
+        a: [a0, a1],
+        b: [b0, b1],
+        w: [wf, wa, wb],
+    };
+    [trilinear(&corner, v[0]), trilinear(&corner, v[1])]
+}
+
+/// The eight corners around a point and its weights along (fee, stake0, stake1).
+struct Corners {
+    ns: usize,
+    f: [usize; 2],
+    a: [usize; 2],
+    b: [usize; 2],
+    w: [f64; 3],
+}
+
+#[inline(always)]
+fn trilinear(c: &Corners, v: &[f64]) -> f64 {
+    let [wf, wa, wb] = c.w;
+    let r00 = (c.f[0] * c.ns + c.a[0]) * c.ns;
+    let r01 = (c.f[0] * c.ns + c.a[1]) * c.ns;
+    let r10 = (c.f[1] * c.ns + c.a[0]) * c.ns;
+    let r11 = (c.f[1] * c.ns + c.a[1]) * c.ns;
+    let line = |r: usize| v[r + c.b[0]] * (1.0 - wb) + v[r + c.b[1]] * wb;
+    let (l00, l01, l10, l11) = (line(r00), line(r01), line(r10), line(r11));
+    let p0 = l00 * (1.0 - wa) + l01 * wa;
+    let p1 = l10 * (1.0 - wa) + l11 * wa;
+    p0 * (1.0 - wf) + p1 * wf
 }
 
 /// `equilibrium_step` at one state: payoffs of all action pairs, exploitability, selection.
@@ -190,7 +217,8 @@ pub fn payoffs(
     v_next: [&[f64]; 2],
 ) -> [[f64; PAIRS]; 2] {
     let mut u = [[0.0f64; PAIRS]; 2];
-    for (n, (c0, c1)) in pairs().enumerate() {
+    for n in 0..PAIRS {
+        let (c0, c1) = (CONTROL_CODES[n / 3], CONTROL_CODES[n % 3]);
         let fe = fee * PAIR_CODES + pair(c0, c1);
         let e = [
             fe,
@@ -220,13 +248,6 @@ pub fn exploitability(u: &[[f64; PAIRS]; 2]) -> [f64; PAIRS] {
             .fold(f64::NEG_INFINITY, f64::max);
         (best0 - u[0][n]).max(best1 - u[1][n])
     })
-}
-
-/// The action pairs in selection order: a0 major, a1 minor, controls (−m, 0, m).
-pub fn pairs() -> impl Iterator<Item = (u8, u8)> {
-    CONTROL_CODES
-        .into_iter()
-        .flat_map(|a| CONTROL_CODES.into_iter().map(move |b| (a, b)))
 }
 
 /// Exploitability of every pair and the selection of MODEL.md step 3, with tie tolerance

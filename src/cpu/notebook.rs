@@ -180,7 +180,7 @@ fn best_response_cell<const AGENT: usize>(
     other: u8,
     v_next: &[f64],
 ) -> u8 {
-    let totals = CONTROL_CODES.map(|own| {
+    let total = |own: u8| {
         let c = if AGENT == 0 {
             [own, other]
         } else {
@@ -190,7 +190,14 @@ fn best_response_cell<const AGENT: usize>(
             + row.s0_step[c[0] as usize]
             + st.step[c[1] as usize] as usize;
         row.gain_dt::<AGENT>(s1, st.holding, c) + lookup(v_next, next)
-    });
+    };
+    // Called one by one rather than through `array::map`, whose closure the compiler stopped
+    // inlining as the crate grew (that alone halved the solver's speed).
+    let totals = [
+        total(CONTROL_CODES[0]),
+        total(CONTROL_CODES[1]),
+        total(CONTROL_CODES[2]),
+    ];
     // Strictly greater replaces, as NumPy's argmax: the first of equal totals wins. Written
     // without a loop so that it compiles to conditional moves, not unpredictable branches.
     let (mut best, mut best_total) = (CONTROL_CODES[0], totals[0]);
