@@ -23,7 +23,7 @@ use mmgame::gpu::context::GpuContext;
 use mmgame::Error;
 
 /// The schemes benchmarked here.
-const SCHEMES: [Scheme; 1] = [Scheme::Notebook];
+const SCHEMES: [Scheme; 2] = [Scheme::Notebook, Scheme::Equilibrium];
 
 const GRIDS: [(&str, GridSize); 3] = [
     ("small", GridSize::new(15, 15, 5)),

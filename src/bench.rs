@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use crate::cli::BenchBackend;
 use crate::config::{Scenario, Scheme};
+use crate::cpu::equilibrium::{EquilibriumSolution, SliceValues, StepSink};
 use crate::cpu::team;
 use crate::error::Error;
 use crate::gpu::context::{device_type, GpuContext};
@@ -174,13 +175,6 @@ pub struct Timed {
     pub iterations: usize,
 }
 
-fn not_benchmarked(scheme: Scheme) -> Error {
-    Error::Input(format!(
-        "--scheme {}: no benchmark for this scheme yet (only notebook)",
-        scheme.name()
-    ))
-}
-
 /// Solves `scenario` once on the CPU, timing the solver call.
 pub fn solve_cpu(scenario: &Scenario) -> Result<Timed, Error> {
     let (game, grid) = (scenario.game(), scenario.grid());
@@ -199,20 +193,52 @@ pub fn solve_cpu(scenario: &Scenario) -> Result<Timed, Error> {
                 iterations: s.iterations(),
             })
         }
-        scheme @ Scheme::Equilibrium => Err(not_benchmarked(scheme)),
+        Scheme::Equilibrium => {
+            let mut sink = Discard;
+            let start = Instant::now();
+            crate::cpu::equilibrium::solve(
+                &game,
+                &grid,
+                scenario.solver.interpolation,
+                &mut sink,
+                |_, _| {},
+            )?;
+            let seconds = start.elapsed().as_secs_f64();
+            Ok(Timed {
+                seconds,
+                cell_updates: EquilibriumSolution::cell_updates(&grid),
+                iterations: 1,
+            })
+        }
+    }
+}
+
+/// A sink that drops each time step: benchmarks time the sweep, not the disk.
+struct Discard;
+
+impl StepSink for Discard {
+    fn wants_values(&self) -> bool {
+        false
+    }
+
+    fn step(&mut self, _: usize, _: [&[u8]; 2], _: SliceValues<'_>) -> Result<(), Error> {
+        Ok(())
     }
 }
 
 /// A scheme's GPU solver with its pipelines built, reused by every timed solve.
 pub enum GpuSolver<'a> {
     Notebook(NotebookGpu<'a>),
+    Equilibrium(crate::gpu::equilibrium::EquilibriumGpu<'a>),
 }
 
 impl<'a> GpuSolver<'a> {
     pub fn new(ctx: &'a GpuContext, scheme: Scheme) -> Result<Self, Error> {
         match scheme {
             Scheme::Notebook => Ok(GpuSolver::Notebook(NotebookGpu::new(ctx)?)),
-            Scheme::Equilibrium => Err(not_benchmarked(scheme)),
+            Scheme::Equilibrium => Ok(GpuSolver::Equilibrium(
+                crate::gpu::equilibrium::EquilibriumGpu::new(ctx)?,
+            )),
         }
     }
 
@@ -232,6 +258,23 @@ impl<'a> GpuSolver<'a> {
                     seconds,
                     cell_updates: s.cell_updates(),
                     iterations: s.iterations(),
+                })
+            }
+            GpuSolver::Equilibrium(solver) => {
+                let mut sink = Discard;
+                let start = Instant::now();
+                solver.solve(
+                    &game,
+                    &grid,
+                    scenario.solver.interpolation,
+                    &mut sink,
+                    |_, _| {},
+                )?;
+                let seconds = start.elapsed().as_secs_f64();
+                Ok(Timed {
+                    seconds,
+                    cell_updates: EquilibriumSolution::cell_updates(&grid),
+                    iterations: 1,
                 })
             }
         }
@@ -309,7 +352,25 @@ pub fn work_per_update(scheme: Scheme, backend: Backend) -> Result<Work, Error> 
             table_bytes: 24 + 2 * (3 * 24 + 4),
             flops: 54 + 2 * 83,
         }),
-        (scheme @ Scheme::Equilibrium, _) => Err(not_benchmarked(scheme)),
+        // One sweep step at a state (`equilibrium_cell`): V(t+1) of both agents around the
+        // state (8 B each, compulsory; the 9 pairs × 8 corners reread neighbours from the
+        // caches: 9 × 2 × 8 × 8 B), both values stored (2 × 8 B) and both actions (2 × 1 B).
+        // Per pair and agent: the gain (× −), the trilinear interpolation (7 lerps, 3 flops
+        // each) and the sum: 24 flops; × 18 = 432; the exploitabilities and the selection
+        // about 70 more. Tables per pair: fee entry, two stake entries (lo, hi, weight: 3 × 20 B)
+        // and the gain factors (3 × 8 B).
+        (Scheme::Equilibrium, Backend::Cpu) => Ok(Work {
+            array_bytes: 16 + 16 + 2,
+            table_bytes: 9 * (60 + 24) + 9 * 2 * 8 * 8,
+            flops: 432 + 70,
+        }),
+        // The GPU computes each gain from the model (27 flops, as for the notebook scheme)
+        // instead of tables: 18 × (27 + 21 + 1) + 70; values are f32 and the two actions one u32.
+        (Scheme::Equilibrium, Backend::Gpu) => Ok(Work {
+            array_bytes: 8 + 8 + 4,
+            table_bytes: 9 * 2 * 8 * 4 + 9 * 3 * 16,
+            flops: 18 * (27 + 21 + 1) + 70,
+        }),
     }
 }
 
@@ -517,8 +578,12 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         BenchBackend::Gpu => (false, true),
         BenchBackend::Both => (true, true),
     };
+    let per_solve = match opts.scheme {
+        Scheme::Notebook => format!("{BENCH_ITERATIONS} iterations per solve"),
+        Scheme::Equilibrium => "one backward sweep per solve".to_string(),
+    };
     println!(
-        "{} scheme: {BENCH_ITERATIONS} iterations per solve, 1 warm-up + {runs} timed run{} per grid and backend",
+        "{} scheme: {per_solve}, 1 warm-up + {runs} timed run{} per grid and backend",
         opts.scheme.name(),
         if runs == 1 { "" } else { "s" }
     );
