@@ -370,26 +370,10 @@ pub fn print_report(s: &EquilibriumSummary, out: &Path, plots: &[std::path::Path
         "solved in {:.3} s, {:.3e} cell updates/s; states with several equilibria {}, without a pure one {}",
         s.solve_seconds, s.cell_updates_per_second, s.several_equilibria, s.no_pure_equilibrium
     );
-    let (first, last) = (&s.path[0], &s.path[s.path.len() - 1]);
-    println!(
-        "path: stakes ({}, {}) fee {} at t = {} → stakes ({}, {}) fee {} at t = {}",
-        first.stakes[0],
-        first.stakes[1],
-        first.fee,
-        first.time,
-        last.stakes[0],
-        last.stakes[1],
-        last.fee,
-        last.time
-    );
-    crate::app::print_path_table(&s.path);
-    let mut files = s.files.join(", ");
-    if !plots.is_empty() {
-        files = format!("{files} and {}", crate::plot::describe(plots));
-    }
+    crate::report::print_path(&s.path);
     let saved = match s.values_saved {
-        SaveValues::T0 => "values at t = 0",
-        SaveValues::All => "values at every time step",
+        SaveValues::T0 => " (values at t = 0)",
+        SaveValues::All => " (values at every time step)",
     };
-    println!("wrote {files} to {} ({saved})", out.display());
+    crate::report::print_written(&s.files, plots, out, saved);
 }

@@ -19,6 +19,7 @@ pub mod npy;
 pub mod output;
 pub mod plot;
 pub mod refine;
+pub mod report;
 pub mod resources;
 pub mod simulate;
 pub mod solution;

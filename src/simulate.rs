@@ -26,42 +26,13 @@ pub fn notebook_path(
     solution: &Solution,
     start: &PathConfig,
 ) -> Vec<PathPoint> {
-    let nt = grid.time.len();
-    let mut points = Vec::with_capacity(nt + 1);
-    let (mut fee, mut stakes) = (start.fee, start.stakes);
-    for step in 0..=nt {
-        let time = step as f64 * grid.dt;
-        if step == nt {
-            points.push(PathPoint {
-                step,
-                time,
-                fee,
-                stakes,
-                actions: None,
-            });
-            break;
-        }
-        let (fi, i0, i1) = (
-            grid.fee.nearest(fee),
-            grid.stake.nearest(stakes[0]),
-            grid.stake.nearest(stakes[1]),
-        );
-        let a = [0, 1].map(|agent| {
-            grid.actions
-                .value(solution.policy[solution.index(agent, step, fi, i0, i1)])
-        });
-        points.push(PathPoint {
-            step,
-            time,
-            fee,
-            stakes,
-            actions: Some(a),
-        });
-        let af = game.model.fee_rule.fee_action(a[0] as f64, a[1] as f64);
-        fee -= game.model.fee_speed * af * grid.dt;
-        stakes = [0, 1].map(|i| stakes[i] + a[i] as f64 * grid.dt);
+    let lookup = |agent, t, f, s0, s1| {
+        Ok::<u8, std::convert::Infallible>(solution.policy[solution.index(agent, t, f, s0, s1)])
+    };
+    match simulate(game, grid, start, grid.time.len() + 1, false, lookup) {
+        Ok(points) => points,
+        Err(never) => match never {},
     }
-    points
 }
 
 /// The `equilibrium` scheme's path (MODEL.md): for steps 0..N_T−2, look both actions up at the
@@ -71,15 +42,29 @@ pub fn equilibrium_path(
     game: &Game,
     grid: &Grid,
     start: &PathConfig,
-    mut action: impl FnMut(usize, usize, usize, usize, usize) -> Result<u8, crate::Error>,
+    action: impl FnMut(usize, usize, usize, usize, usize) -> Result<u8, crate::Error>,
 ) -> Result<Vec<PathPoint>, crate::Error> {
-    let nt = grid.time.len();
-    let mut points = Vec::with_capacity(nt);
+    simulate(game, grid, start, grid.time.len(), true, action)
+}
+
+/// `points` points from `start`: at each step but the last, both actions looked up (as codes)
+/// at the nearest node, then the fee and stakes moved by the fee rule, clamped to the grid when
+/// `clamp`.
+fn simulate<E>(
+    game: &Game,
+    grid: &Grid,
+    start: &PathConfig,
+    points: usize,
+    clamp: bool,
+    mut action: impl FnMut(usize, usize, usize, usize, usize) -> Result<u8, E>,
+) -> Result<Vec<PathPoint>, E> {
+    let bound = |x: f64, max: f64| if clamp { x.clamp(0.0, max) } else { x };
+    let mut path = Vec::with_capacity(points);
     let (mut fee, mut stakes) = (start.fee, start.stakes);
-    for step in 0..nt {
+    for step in 0..points {
         let time = step as f64 * grid.dt;
-        if step == nt - 1 {
-            points.push(PathPoint {
+        if step + 1 == points {
+            path.push(PathPoint {
                 step,
                 time,
                 fee,
@@ -97,16 +82,17 @@ pub fn equilibrium_path(
             grid.actions.value(action(0, step, fi, i0, i1)?),
             grid.actions.value(action(1, step, fi, i0, i1)?),
         ];
-        points.push(PathPoint {
+        path.push(PathPoint {
             step,
             time,
             fee,
             stakes,
             actions: Some(a),
         });
+        // The notebook's order of operations: f − (γ·a_f)·dt, S + a·dt.
         let af = game.model.fee_rule.fee_action(a[0] as f64, a[1] as f64);
-        fee = (fee - game.model.fee_speed * af * grid.dt).clamp(0.0, grid.fee.max());
-        stakes = [0, 1].map(|i| (stakes[i] + a[i] as f64 * grid.dt).clamp(0.0, grid.stake.max()));
+        fee = bound(fee - game.model.fee_speed * af * grid.dt, grid.fee.max());
+        stakes = [0, 1].map(|i| bound(stakes[i] + a[i] as f64 * grid.dt, grid.stake.max()));
     }
-    Ok(points)
+    Ok(path)
 }

@@ -2,23 +2,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use common::{mmgame, stderr};
 
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
-
-fn mmgame(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mmgame"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("mmgame runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn solve_with_no_arguments_writes_the_notebook_run() {

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::scenario;
+use common::{gpu, scenario};
 use mmgame::config::Scenario;
 use mmgame::cpu::equilibrium::{self, select, EquilibriumSolution, MemorySink, PAIRS};
-use mmgame::gpu::context::GpuContext;
 use mmgame::gpu::equilibrium::EquilibriumGpu;
 use mmgame::grid::{pair, ClampedTransitions, Interpolation};
 use mmgame::validate;
@@ -24,19 +23,6 @@ fn solve_cpu(s: &Scenario) -> (EquilibriumSolution, MemorySink) {
     )
     .unwrap();
     (sol, sink)
-}
-
-fn gpu() -> Option<GpuContext> {
-    match GpuContext::new(None) {
-        Ok(ctx) => Some(ctx),
-        Err(e) if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping GPU test: {e}");
-            None
-        }
-    }
 }
 
 /// 2 fee × 2 stake × 2 stake states, 2 time points (dt = 1), nobody expects any volume: the

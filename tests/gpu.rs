@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{max_rel_diff, npy, scenario};
+use common::{gpu, max_rel_diff, npy, scenario};
 use mmgame::config::Scenario;
 use mmgame::cpu::notebook;
 use mmgame::gpu::context::GpuContext;
@@ -13,19 +13,6 @@ use mmgame::gpu::notebook::NotebookGpu;
 use mmgame::simulate::notebook_path;
 use mmgame::solution::Solution;
 use mmgame::validate;
-
-fn gpu() -> Option<GpuContext> {
-    match GpuContext::new(None) {
-        Ok(ctx) => Some(ctx),
-        Err(e) if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping GPU test: {e}");
-            None
-        }
-    }
-}
 
 fn solve_gpu(ctx: &GpuContext, s: &Scenario, max_dim: Option<u32>) -> Solution {
     let mut solver = NotebookGpu::new(ctx).expect("pipelines build");

@@ -1,23 +1,14 @@
 //! Plots: written by `solve` and by `mmgame plot`, readable PNGs of the right size, heat maps
 //! that put a value where it belongs.
 
+mod common;
+
+use common::{mmgame, stderr};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use mmgame::plot::{heat_map, COLOR_BAR_WIDTH, HEAT_SIZE, LINE_SIZE, PLOT_NAMES};
 use ndarray::Array2;
-
-fn mmgame(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mmgame"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("mmgame runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// An RGB(A) PNG decoded: (width, height, RGB bytes).
 fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {

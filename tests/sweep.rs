@@ -1,16 +1,9 @@
 //! `mmgame sweep` and `sweep-merge`: the varied values, the CSV's columns, and that shards
 //! merged give the same CSV as one run.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn mmgame(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mmgame"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("mmgame runs")
-}
+use common::mmgame;
 
 const VARY: [&str; 4] = [
     "--vary",

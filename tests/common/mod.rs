@@ -2,8 +2,10 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use mmgame::config::Scenario;
+use mmgame::gpu::context::GpuContext;
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
 
@@ -35,4 +37,32 @@ pub fn max_rel_diff(a: impl Iterator<Item = f64>, b: impl Iterator<Item = f64>) 
     a.zip(b)
         .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
         .fold(0.0, f64::max)
+}
+
+/// Runs the `mmgame` binary in `cwd`.
+pub fn mmgame(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mmgame"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("mmgame runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A GPU context, or `None` (with a message) where there is no adapter; with REQUIRE_GPU=1 a
+/// missing adapter fails the test instead.
+pub fn gpu() -> Option<GpuContext> {
+    match GpuContext::new(None) {
+        Ok(ctx) => Some(ctx),
+        Err(e) if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("REQUIRE_GPU=1 but no GPU adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping GPU test: {e}");
+            None
+        }
+    }
 }
