@@ -1,6 +1,5 @@
-// notebook_evaluate: both agents' values at time t, from the actions a[., t] and the previous
-// iteration's values at t+1 at the nearest node of the physical post-move point.
-// CPU twin: evaluate_cell in src/cpu/notebook.rs.
+// notebook_evaluate: both agents' values at time t at every state, from the actions a[., t]
+// and the previous iteration's values at t+1 (evaluate_state in notebook_evaluate_state.wgsl).
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -24,18 +23,7 @@ fn notebook_evaluate(
         return;
     }
     let ns = params.stake_points;
-    let fee = state / (ns * ns);
-    let s0 = (state / ns) % ns;
-    let s1 = state % ns;
-    let c0 = actions0[state];
-    let c1 = actions1[state];
-    let fee_entry = fee * PAIR_CODES + pair_index(c0, c1);
-    let post_fee = posts[fee_entry];
-    let post0 = posts[params.stake_post_at + s0 * ACTION_CODES + c0];
-    let post1 = posts[params.stake_post_at + s1 * ACTION_CODES + c1];
-    let next = (indices[params.fee_nearest_at + fee_entry] * ns
-        + indices[params.stake_nearest_at + s0 * ACTION_CODES + c0]) * ns
-        + indices[params.stake_nearest_at + s1 * ACTION_CODES + c1];
-    v_new0[state] = running_gain(0u, step, post_fee, post0, post1) * params.dt + v_old_next0[next];
-    v_new1[state] = running_gain(1u, step, post_fee, post0, post1) * params.dt + v_old_next1[next];
+    let v = evaluate_state(state / (ns * ns), (state / ns) % ns, state % ns, actions0[state], actions1[state]);
+    v_new0[state] = v.x;
+    v_new1[state] = v.y;
 }

@@ -327,19 +327,23 @@ pub struct Work {
 /// for node offsets and pair indices). The compulsory traffic is lower, 2 + 16 + 16 + 8 + 8 + 2
 /// = 52 B, as the three stepped nodes of a best response are neighbours in the cache.
 ///
-/// `notebook` on the GPU (`shaders/notebook_*.wgsl`; f32 values, u32 actions), where every
-/// gain is computed from the model rather than from tables (`running_gain` in common.wgsl: 5
-/// flops in `fee_response`, 7 in `stake_response` with one exp, 13 in the rest, 3 of the 25 are
-/// divisions; then × dt and + v_next: 27 per gain):
+/// `notebook` on the GPU (`shaders/notebook_step.wgsl`, the fused kernel, one dispatch per
+/// time step; f32 values, u32 actions), where every gain is computed from the model rather
+/// than from tables (`running_gain` in common.wgsl: 5 flops in `fee_response`, 7 in
+/// `stake_response` with one exp, 13 in the rest, 3 of the 25 are divisions; then × dt and
+/// + v_next: 27 per gain):
 ///
-/// | kernel | grid arrays | tables | flops |
+/// | part | grid arrays | tables | flops |
 /// |---|---|---|---|
-/// | `notebook_evaluate` | actions0, actions1: 2 × 4 B; v_old_next at one node, both agents: 2 × 4 B; store v_new: 2 × 4 B | posts 3 × 4 B, indices 3 × 4 B | 2 × 27 = 54 |
-/// | `notebook_best_response`, agent 0 | own and other action: 2 × 4 B; v_new_next at 3 stepped nodes: 3 × 4 B; store own action: 4 B | 3 × (posts 12 B + indices 12 B) + action_change 4 B | 3 × 27 + 2 comparisons = 83 |
-/// | `notebook_best_response`, agent 1 | 24 B | 76 B | 83 |
+/// | actions | read a0, a1 once and store them: 4 × 4 B | | |
+/// | `evaluate_state` | v_old_next at one node, both agents: 2 × 4 B; store v_new: 2 × 4 B | posts 3 × 4 B, indices 3 × 4 B | 2 × 27 = 54 |
+/// | `best_response_state`, agent 0 | v_new_next at 3 stepped nodes: 3 × 4 B | 3 × (posts 12 B + indices 12 B) + action_change 4 B | 3 × 27 + 2 comparisons = 83 |
+/// | `best_response_state`, agent 1 | 3 × 4 B | 76 B | 83 |
 ///
-/// Total: 72 B of grid arrays (the workgroup's partial sum, 4 B per 256 states, left out),
-/// 176 B of tables, 220 flops of which 8 are exp and 24 divisions.
+/// Total: 56 B of grid arrays (the workgroup's partial sum, 4 B per 256 states, left out),
+/// 176 B of tables, 220 flops of which 8 are exp and 24 divisions. The separate kernels, used
+/// where an adapter allows fewer than 11 storage buffers per stage, read the actions three
+/// times: 72 B.
 pub fn work_per_update(scheme: Scheme, backend: Backend) -> Result<Work, Error> {
     match (scheme, backend) {
         (Scheme::Notebook, Backend::Cpu) => Ok(Work {
@@ -348,7 +352,7 @@ pub fn work_per_update(scheme: Scheme, backend: Backend) -> Result<Work, Error> 
             flops: 6 + 11 + 11,
         }),
         (Scheme::Notebook, Backend::Gpu) => Ok(Work {
-            array_bytes: 24 + 2 * (8 + 12 + 4),
+            array_bytes: 16 + (8 + 8) + 2 * 12,
             table_bytes: 24 + 2 * (3 * 24 + 4),
             flops: 54 + 2 * 83,
         }),
@@ -893,7 +897,7 @@ mod tests {
         let gpu = work_per_update(Scheme::Notebook, Backend::Gpu).unwrap();
         assert_eq!(
             (gpu.array_bytes, gpu.table_bytes, gpu.flops),
-            (72, 176, 220)
+            (56, 176, 220)
         );
     }
 }

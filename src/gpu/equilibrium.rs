@@ -32,7 +32,7 @@ impl<'a> EquilibriumGpu<'a> {
             ctx,
             step: ctx.pipeline(
                 "equilibrium_step",
-                layout::kernel_source(layout::EQUILIBRIUM_STEP),
+                layout::kernel_source(&[layout::EQUILIBRIUM_STEP]),
             )?,
             max_workgroups_per_dimension: ctx.limits.max_compute_workgroups_per_dimension,
         })

@@ -222,10 +222,25 @@ pub fn shader_prelude() -> String {
     )
 }
 
-/// A kernel's full source: the prelude, common.wgsl, then the kernel's own file.
-pub fn kernel_source(kernel: &str) -> String {
-    format!("{}{}{}", shader_prelude(), COMMON, kernel)
+/// A kernel's full source: the prelude, common.wgsl, then `parts` (shared per-state functions
+/// first, the kernel's own file last).
+pub fn kernel_source(parts: &[&str]) -> String {
+    let mut source = shader_prelude() + COMMON;
+    for part in parts {
+        source.push_str(part);
+    }
+    source
 }
+
+/// The notebook scheme's kernels, each as the parts of its source.
+pub const NOTEBOOK_EVALUATE_KERNEL: [&str; 2] = [NOTEBOOK_EVALUATE_STATE, NOTEBOOK_EVALUATE];
+pub const NOTEBOOK_BEST_RESPONSE_KERNEL: [&str; 2] =
+    [NOTEBOOK_BEST_RESPONSE_STATE, NOTEBOOK_BEST_RESPONSE];
+pub const NOTEBOOK_STEP_KERNEL: [&str; 3] = [
+    NOTEBOOK_EVALUATE_STATE,
+    NOTEBOOK_BEST_RESPONSE_STATE,
+    NOTEBOOK_STEP,
+];
 
 /// A kernel that needs only the constants (no parameters): the prelude and its own file.
 pub fn standalone_source(kernel: &str) -> String {
@@ -233,6 +248,11 @@ pub fn standalone_source(kernel: &str) -> String {
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
+pub const NOTEBOOK_EVALUATE_STATE: &str =
+    include_str!("../../shaders/notebook_evaluate_state.wgsl");
+pub const NOTEBOOK_BEST_RESPONSE_STATE: &str =
+    include_str!("../../shaders/notebook_best_response_state.wgsl");
+pub const NOTEBOOK_STEP: &str = include_str!("../../shaders/notebook_step.wgsl");
 pub const NOTEBOOK_EVALUATE: &str = include_str!("../../shaders/notebook_evaluate.wgsl");
 pub const NOTEBOOK_BEST_RESPONSE: &str = include_str!("../../shaders/notebook_best_response.wgsl");
 pub const EQUILIBRIUM_STEP: &str = include_str!("../../shaders/equilibrium_step.wgsl");

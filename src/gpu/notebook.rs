@@ -27,8 +27,14 @@ pub struct NotebookGpu<'a> {
     max_workgroups_per_dimension: u32,
     evaluate: wgpu::ComputePipeline,
     best_response: wgpu::ComputePipeline,
+    /// `notebook_step` (evaluation and both best responses in one dispatch), where the adapter
+    /// allows its 11 storage buffers per stage.
+    step: Option<wgpu::ComputePipeline>,
     policy_change: wgpu::ComputePipeline,
 }
+
+/// Storage buffers `notebook_step` binds.
+pub const STEP_STORAGE_BUFFERS: u32 = 11;
 
 /// Bytes of one agent's time slice (f32 values, u32 actions).
 pub fn slice_bytes(grid: &Grid) -> u64 {
@@ -63,17 +69,37 @@ impl<'a> NotebookGpu<'a> {
             max_workgroups_per_dimension: ctx.limits.max_compute_workgroups_per_dimension,
             evaluate: ctx.pipeline(
                 "notebook_evaluate",
-                layout::kernel_source(layout::NOTEBOOK_EVALUATE),
+                layout::kernel_source(&layout::NOTEBOOK_EVALUATE_KERNEL),
             )?,
             best_response: ctx.pipeline(
                 "notebook_best_response",
-                layout::kernel_source(layout::NOTEBOOK_BEST_RESPONSE),
+                layout::kernel_source(&layout::NOTEBOOK_BEST_RESPONSE_KERNEL),
             )?,
+            step: if ctx.limits.max_storage_buffers_per_shader_stage >= STEP_STORAGE_BUFFERS {
+                Some(ctx.pipeline(
+                    "notebook_step",
+                    layout::kernel_source(&layout::NOTEBOOK_STEP_KERNEL),
+                )?)
+            } else {
+                None
+            },
             policy_change: ctx.pipeline(
                 "notebook_policy_change",
                 layout::standalone_source(layout::NOTEBOOK_POLICY_CHANGE),
             )?,
         })
+    }
+
+    /// Runs the separate `notebook_evaluate` and `notebook_best_response` dispatches even where
+    /// the fused `notebook_step` is available (tests compare the two; results are identical).
+    pub fn without_fusion(mut self) -> Self {
+        self.step = None;
+        self
+    }
+
+    /// Whether each time step runs as one fused dispatch.
+    pub fn fused(&self) -> bool {
+        self.step.is_some()
     }
 
     /// Caps the workgroups per dispatch dimension below the adapter's limit.
@@ -215,55 +241,90 @@ impl<'a> NotebookGpu<'a> {
             })
         };
         // Bind groups per parity: in iteration i, set i % 2 is v_new and the other v_old.
-        let eval_groups: Vec<Vec<wgpu::BindGroup>> = (0..2)
-            .map(|new| {
-                let old = 1 - new;
-                (0..steps)
-                    .map(|t| {
-                        bind(
-                            &self.evaluate,
-                            &[
-                                &params_buf,
-                                &eval_steps[t],
-                                &indices,
-                                &posts,
-                                &actions[0][t],
-                                &actions[1][t],
-                                &values[old][0][t + 1],
-                                &values[old][1][t + 1],
-                                &values[new][0][t],
-                                &values[new][1][t],
-                            ],
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
-        let br_groups: Vec<Vec<Vec<wgpu::BindGroup>>> = (0..2)
-            .map(|new| {
+        let plan = match &self.step {
+            Some(step) => Plan::Fused(
+                step,
                 (0..2)
-                    .map(|agent| {
+                    .map(|new| {
+                        let old = 1 - new;
                         (0..steps)
                             .map(|t| {
                                 bind(
-                                    &self.best_response,
+                                    step,
                                     &[
                                         &params_buf,
-                                        &br_steps[agent][t],
+                                        &eval_steps[t],
                                         &indices,
                                         &posts,
-                                        &actions[agent][t],
-                                        &actions[1 - agent][t],
-                                        &values[new][agent][t + 1],
+                                        &actions[0][t],
+                                        &actions[1][t],
+                                        &values[old][0][t + 1],
+                                        &values[old][1][t + 1],
+                                        &values[new][0][t + 1],
+                                        &values[new][1][t + 1],
+                                        &values[new][0][t],
+                                        &values[new][1][t],
                                         &partials,
                                     ],
                                 )
                             })
                             .collect()
                     })
-                    .collect()
-            })
-            .collect();
+                    .collect(),
+            ),
+            None => Plan::Separate {
+                evaluate: (0..2)
+                    .map(|new| {
+                        let old = 1 - new;
+                        (0..steps)
+                            .map(|t| {
+                                bind(
+                                    &self.evaluate,
+                                    &[
+                                        &params_buf,
+                                        &eval_steps[t],
+                                        &indices,
+                                        &posts,
+                                        &actions[0][t],
+                                        &actions[1][t],
+                                        &values[old][0][t + 1],
+                                        &values[old][1][t + 1],
+                                        &values[new][0][t],
+                                        &values[new][1][t],
+                                    ],
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect(),
+                best_response: (0..2)
+                    .map(|new| {
+                        (0..2)
+                            .map(|agent| {
+                                (0..steps)
+                                    .map(|t| {
+                                        bind(
+                                            &self.best_response,
+                                            &[
+                                                &params_buf,
+                                                &br_steps[agent][t],
+                                                &indices,
+                                                &posts,
+                                                &actions[0][t],
+                                                &actions[1][t],
+                                                &values[new][0][t + 1],
+                                                &values[new][1][t + 1],
+                                                &partials,
+                                            ],
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            },
+        };
         let sums_group = bind(&self.policy_change, &[&partials, &sums]);
 
         let mut policy_change = Vec::new();
@@ -276,13 +337,25 @@ impl<'a> NotebookGpu<'a> {
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 for t in (0..steps).rev() {
-                    pass.set_pipeline(&self.evaluate);
-                    pass.set_bind_group(0, &eval_groups[new][t], &[]);
-                    pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
-                    pass.set_pipeline(&self.best_response);
-                    for group in &br_groups[new] {
-                        pass.set_bind_group(0, &group[t], &[]);
-                        pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
+                    match &plan {
+                        Plan::Fused(step, groups) => {
+                            pass.set_pipeline(step);
+                            pass.set_bind_group(0, &groups[new][t], &[]);
+                            pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
+                        }
+                        Plan::Separate {
+                            evaluate,
+                            best_response,
+                        } => {
+                            pass.set_pipeline(&self.evaluate);
+                            pass.set_bind_group(0, &evaluate[new][t], &[]);
+                            pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
+                            pass.set_pipeline(&self.best_response);
+                            for agent in &best_response[new] {
+                                pass.set_bind_group(0, &agent[t], &[]);
+                                pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
+                            }
+                        }
                     }
                 }
                 pass.set_pipeline(&self.policy_change);
@@ -324,4 +397,15 @@ impl<'a> NotebookGpu<'a> {
             solve_seconds: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The bind groups of one solve, per parity of the iteration and per time step.
+enum Plan<'p> {
+    /// The `notebook_step` pipeline and its bind groups: [parity][t].
+    Fused(&'p wgpu::ComputePipeline, Vec<Vec<wgpu::BindGroup>>),
+    /// `notebook_evaluate`: [parity][t]; `notebook_best_response`: [parity][agent][t].
+    Separate {
+        evaluate: Vec<Vec<wgpu::BindGroup>>,
+        best_response: Vec<Vec<Vec<wgpu::BindGroup>>>,
+    },
 }

@@ -1,0 +1,59 @@
+// Shared by notebook_best_response and notebook_step (no entry point): the best response at one
+// state and the workgroup's sum of policy changes. It reads the bindings `v_new_next0`,
+// `v_new_next1` that those kernels declare. CPU twin: best_response_cell in src/cpu/notebook.rs.
+
+var<workgroup> change: array<u32, WORKGROUP_SIZE>;
+
+fn v_new_next(agent: u32, at: u32) -> f32 {
+    if (agent == 0u) {
+        return v_new_next0[at];
+    }
+    return v_new_next1[at];
+}
+
+// `agent`'s best control at time t of the state (fee, s0, s1) against the other agent's action
+// `other`, scored by the gain at the physical post-move point plus this iteration's value at
+// t+1 on the node stepped by whole cells; the first control with the largest total wins.
+fn best_response_state(agent: u32, fee: u32, s0: u32, s1: u32, other: u32) -> u32 {
+    let ns = params.stake_points;
+    var best = 0u;
+    var best_total = 0.0;
+    for (var own = 0u; own < 3u; own++) {
+        let c0 = select(own, other, agent == 1u);
+        let c1 = select(other, own, agent == 1u);
+        let fee_entry = fee * PAIR_CODES + pair_index(c0, c1);
+        let post_fee = posts[fee_entry];
+        let post0 = posts[params.stake_post_at + s0 * ACTION_CODES + c0];
+        let post1 = posts[params.stake_post_at + s1 * ACTION_CODES + c1];
+        let next = (indices[params.fee_step_at + fee_entry] * ns
+            + indices[params.stake_step_at + s0 * ACTION_CODES + c0]) * ns
+            + indices[params.stake_step_at + s1 * ACTION_CODES + c1];
+        let total = running_gain(agent, step, post_fee, post0, post1) * params.dt + v_new_next(agent, next);
+        if (own == 0u || total > best_total) {
+            best = own;
+            best_total = total;
+        }
+    }
+    return best;
+}
+
+// |value(old) - value(chosen)|: one state's share of the policy change.
+fn action_change(old: u32, chosen: u32) -> u32 {
+    return indices[params.action_change_at + old * ACTION_CODES + chosen];
+}
+
+// Tree reduction of the workgroup's changes (the first level of the policy-change reduction;
+// notebook_policy_change.wgsl is the second); every invocation must call it.
+fn store_workgroup_change(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32, changed: u32) {
+    change[local] = changed;
+    workgroupBarrier();
+    for (var width = WORKGROUP_SIZE / 2u; width > 0u; width /= 2u) {
+        if (local < width) {
+            change[local] += change[local + width];
+        }
+        workgroupBarrier();
+    }
+    if (local == 0u) {
+        partials[step.partials_at + workgroup.y * workgroups.x + workgroup.x] = change[0];
+    }
+}

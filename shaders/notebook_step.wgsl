@@ -1,0 +1,47 @@
+// notebook_step: one time step at every state in one dispatch: evaluate, then agent 0's and
+// agent 1's best responses (the three kernels back to back per state, as the CPU's step_row
+// runs them). Valid because each state reads only its own actions: evaluation at t reads
+// a[., t] and v_old[t+1], the best responses a[., t] and v_new[t+1] (MODEL.md). It reads the
+// actions once and writes them once, and needs 11 storage buffers; where an adapter allows
+// fewer, notebook_evaluate and notebook_best_response run instead.
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> indices: array<u32>;
+@group(0) @binding(3) var<storage, read> posts: array<f32>;
+@group(0) @binding(4) var<storage, read_write> actions0: array<u32>;
+@group(0) @binding(5) var<storage, read_write> actions1: array<u32>;
+@group(0) @binding(6) var<storage, read> v_old_next0: array<f32>;
+@group(0) @binding(7) var<storage, read> v_old_next1: array<f32>;
+@group(0) @binding(8) var<storage, read> v_new_next0: array<f32>;
+@group(0) @binding(9) var<storage, read> v_new_next1: array<f32>;
+@group(0) @binding(10) var<storage, read_write> v_new0: array<f32>;
+@group(0) @binding(11) var<storage, read_write> v_new1: array<f32>;
+@group(0) @binding(12) var<storage, read_write> partials: array<u32>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn notebook_step(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(num_workgroups) workgroups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let state = state_index(workgroup, workgroups, local);
+    var changed = 0u;
+    if (state < params.slice_len) {
+        let ns = params.stake_points;
+        let fee = state / (ns * ns);
+        let s0 = (state / ns) % ns;
+        let s1 = state % ns;
+        let old0 = actions0[state];
+        let old1 = actions1[state];
+        let v = evaluate_state(fee, s0, s1, old0, old1);
+        v_new0[state] = v.x;
+        v_new1[state] = v.y;
+        let new0 = best_response_state(0u, fee, s0, s1, old1);
+        let new1 = best_response_state(1u, fee, s0, s1, new0);
+        actions0[state] = new0;
+        actions1[state] = new1;
+        changed = action_change(old0, new0) + action_change(old1, new1);
+    }
+    store_workgroup_change(workgroup, workgroups, local, changed);
+}
