@@ -335,3 +335,20 @@ fn json_prints_the_summary_and_the_report_has_the_path_table() {
         "{stdout}"
     );
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn gpu_backend_without_an_adapter_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // No Metal on Linux, so wgpu finds no adapter at all.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mmgame"))
+        .args(["solve", "--backend", "gpu", "--out", "g"])
+        .env("WGPU_BACKEND", "metal")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no GPU adapter"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    assert!(!dir.path().join("g").exists());
+}
