@@ -184,33 +184,28 @@ pub fn solve_cpu(scenario: &Scenario) -> Result<Timed, Error> {
                 "this grid on the CPU",
                 crate::app::notebook_cpu_bytes(scenario),
             )?;
-            let start = Instant::now();
-            let s = crate::cpu::notebook::solve(&game, &grid, &scenario.solver, |_, _| {});
-            let seconds = start.elapsed().as_secs_f64();
-            Ok(Timed {
-                seconds,
-                cell_updates: s.cell_updates(),
-                iterations: s.iterations(),
+            timed(|| {
+                let s = crate::cpu::notebook::solve(&game, &grid, &scenario.solver, |_, _| {});
+                Ok((s.cell_updates(), s.iterations()))
             })
         }
-        Scheme::Equilibrium => {
-            let mut sink = Discard;
-            let start = Instant::now();
-            crate::cpu::equilibrium::solve(
-                &game,
-                &grid,
-                scenario.solver.interpolation,
-                &mut sink,
-                |_, _| {},
-            )?;
-            let seconds = start.elapsed().as_secs_f64();
-            Ok(Timed {
-                seconds,
-                cell_updates: EquilibriumSolution::cell_updates(&grid),
-                iterations: 1,
-            })
-        }
+        Scheme::Equilibrium => timed(|| {
+            let mode = scenario.solver.interpolation;
+            crate::cpu::equilibrium::solve(&game, &grid, mode, &mut Discard, |_, _| {})?;
+            Ok((EquilibriumSolution::cell_updates(&grid), 1))
+        }),
     }
+}
+
+/// Times `solve`, which returns (cell updates, iterations).
+fn timed(solve: impl FnOnce() -> Result<(f64, usize), Error>) -> Result<Timed, Error> {
+    let start = Instant::now();
+    let (cell_updates, iterations) = solve()?;
+    Ok(Timed {
+        seconds: start.elapsed().as_secs_f64(),
+        cell_updates,
+        iterations,
+    })
 }
 
 /// A sink that drops each time step: benchmarks time the sweep, not the disk.
@@ -251,32 +246,16 @@ impl<'a> GpuSolver<'a> {
                 // The values (f32) and actions (u8) read back to the host.
                 let states = 2 * grid.time.len() as u64 * grid.slice_len() as u64;
                 check_memory("this grid's results", states.saturating_mul(4 + 1))?;
-                let start = Instant::now();
-                let s = solver.solve(&game, &grid, &scenario.solver, |_, _| {})?;
-                let seconds = start.elapsed().as_secs_f64();
-                Ok(Timed {
-                    seconds,
-                    cell_updates: s.cell_updates(),
-                    iterations: s.iterations(),
+                timed(|| {
+                    let s = solver.solve(&game, &grid, &scenario.solver, |_, _| {})?;
+                    Ok((s.cell_updates(), s.iterations()))
                 })
             }
-            GpuSolver::Equilibrium(solver) => {
-                let mut sink = Discard;
-                let start = Instant::now();
-                solver.solve(
-                    &game,
-                    &grid,
-                    scenario.solver.interpolation,
-                    &mut sink,
-                    |_, _| {},
-                )?;
-                let seconds = start.elapsed().as_secs_f64();
-                Ok(Timed {
-                    seconds,
-                    cell_updates: EquilibriumSolution::cell_updates(&grid),
-                    iterations: 1,
-                })
-            }
+            GpuSolver::Equilibrium(solver) => timed(|| {
+                let mode = scenario.solver.interpolation;
+                solver.solve(&game, &grid, mode, &mut Discard, |_, _| {})?;
+                Ok((EquilibriumSolution::cell_updates(&grid), 1))
+            }),
         }
     }
 }
