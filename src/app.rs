@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::gpu::context::{adapters, device_type, hardware_adapter_present, GpuContext};
 use crate::gpu::notebook::NotebookGpu;
 use crate::output::{self, BackendInfo, Summary, RUN_FILES};
-use crate::resources::{bytes, check_memory, human_bytes};
+use crate::resources::{check_memory, human_bytes};
 use crate::simulate::{notebook_path, PathPoint};
 use crate::solution::Solution;
 
@@ -111,15 +111,9 @@ fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
 /// each), the float32 policy written out, and the gain tables.
 pub fn notebook_cpu_bytes(s: &Scenario) -> u64 {
     let g = &s.grid;
-    let states = bytes(&[
-        2,
-        g.time_points as u64,
-        g.fee_points as u64,
-        g.stake_points as u64,
-        g.stake_points as u64,
-    ]);
-    let tables = bytes(&[2, 16, 8, g.stake_points as u64, g.stake_points as u64]);
-    states.saturating_mul(2 * 8 + 1 + 4).saturating_add(tables)
+    g.all_states()
+        .saturating_mul(2 * 8 + 1 + 4)
+        .saturating_add(g.gain_table_bytes())
 }
 
 /// Solves the `notebook` scheme on the CPU, printing each iteration's policy change unless
@@ -148,16 +142,11 @@ pub fn solve_gpu(
     ctx: &GpuContext,
     quiet: bool,
 ) -> Result<(Solution, BackendInfo), Error> {
-    let g = &scenario.grid;
-    let states = bytes(&[
-        2,
-        g.time_points as u64,
-        g.fee_points as u64,
-        g.stake_points as u64,
-        g.stake_points as u64,
-    ]);
     // The values (f32) and actions read back, and the float32 policy written out.
-    check_memory("this grid's results", states.saturating_mul(4 + 1 + 4))?;
+    check_memory(
+        "this grid's results",
+        scenario.grid.all_states().saturating_mul(4 + 1 + 4),
+    )?;
     let (game, grid) = (scenario.game(), scenario.grid());
     let solution = NotebookGpu::new(ctx)?.solve(&game, &grid, &scenario.solver, |it, change| {
         if !quiet {

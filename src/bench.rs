@@ -244,7 +244,7 @@ impl<'a> GpuSolver<'a> {
         match self {
             GpuSolver::Notebook(solver) => {
                 // The values (f32) and actions (u8) read back to the host.
-                let states = 2 * grid.time.len() as u64 * grid.slice_len() as u64;
+                let states = scenario.grid.all_states();
                 check_memory("this grid's results", states.saturating_mul(4 + 1))?;
                 timed(|| {
                     let s = solver.solve(&game, &grid, &scenario.solver, |_, _| {})?;

@@ -31,6 +31,29 @@ pub struct GridConfig {
     pub control: i64,
 }
 
+impl GridConfig {
+    /// States in one time slice, fee_points · stake_points² (saturating: a huge grid simply
+    /// does not fit).
+    pub fn slice_states(&self) -> u64 {
+        crate::resources::bytes(&[
+            self.fee_points as u64,
+            self.stake_points as u64,
+            self.stake_points as u64,
+        ])
+    }
+
+    /// Entries of (agent, time, fee, stake0, stake1) arrays: 2 · time_points · slice.
+    pub fn all_states(&self) -> u64 {
+        crate::resources::bytes(&[2, self.time_points as u64, self.slice_states()])
+    }
+
+    /// Bytes of the CPU's gain tables (`cpu::gain::GainTables`): two agents' stake factors,
+    /// 16 action pairs per pair of stake nodes, f64.
+    pub fn gain_table_bytes(&self) -> u64 {
+        crate::resources::bytes(&[2, 16, 8, self.stake_points as u64, self.stake_points as u64])
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {

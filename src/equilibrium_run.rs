@@ -156,19 +156,14 @@ pub fn check_fits(
     gpu: bool,
 ) -> Result<(), Error> {
     let g = &scenario.grid;
-    let slice = bytes(&[
-        g.fee_points as u64,
-        g.stake_points as u64,
-        g.stake_points as u64,
-    ]);
+    let slice = g.slice_states();
     let nt = g.time_points as u64;
     let value_bytes = if gpu { 4 } else { 8 };
     // Two value slices per agent, the actions of a step, the gain tables (CPU) or the
     // read-back slices (GPU).
-    let tables = bytes(&[2, 16, 8, g.stake_points as u64, g.stake_points as u64]);
     let working = bytes(&[2, 2, slice, 8])
         .saturating_add(bytes(&[2, slice, 1 + 4]))
-        .saturating_add(tables);
+        .saturating_add(g.gain_table_bytes());
     check_memory("this equilibrium run's working memory", working)?;
     let policy = bytes(&[2, nt, slice, 4]);
     let values = match save {

@@ -9,7 +9,6 @@ use crate::equilibrium_run::{self, SaveValues};
 use crate::error::Error;
 use crate::gpu::context::GpuContext;
 use crate::output;
-use crate::resources::bytes;
 
 /// One level's outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,16 +64,15 @@ pub fn run(
             "--levels {levels}: give 1 to 8 levels"
         )));
     }
-    // Refuse up front when the finest level would not fit: its working memory.
-    let finest = refined(scenario, levels - 1);
-    let g = &finest.grid;
-    let states = bytes(&[
-        g.fee_points as u64,
-        g.stake_points as u64,
-        g.stake_points as u64,
-    ]);
-    crate::resources::check_memory("the finest level", bytes(&[2, 2, 8, states]))?;
+    // Refuse up front when the finest level would not fit, in memory or on disk (each level's
+    // run is checked again as it starts; the finest is the largest).
     output::check_output_dir(out)?;
+    equilibrium_run::check_fits(
+        &refined(scenario, levels - 1),
+        out,
+        SaveValues::T0,
+        gpu.is_some(),
+    )?;
     output::create_output_dir(out)?;
     println!(
         "refine: equilibrium scheme ({} interpolation), {levels} levels, each axis doubled per level",
