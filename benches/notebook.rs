@@ -2,12 +2,13 @@
 //! grid (`cargo bench --bench notebook`; BENCHMARKS.md shows figures). Throughput is in cell
 //! updates (MODEL.md: fee_points · stake_points² · (time_points − 1) · iterations), counted
 //! from the iterations a first solve actually ran; the scenario asks for exactly
-//! `mmgame::bench::BENCH_ITERATIONS` of them (tolerance 0).
+//! `mmgame::tools::bench::BENCH_ITERATIONS` of them (tolerance 0).
 //!
-//! The timed region is the solver call alone, as in `mmgame bench` (the same
-//! `mmgame::bench::{solve_cpu, GpuSolver}`). The GPU group builds the context and the pipelines
-//! before timing; a GPU solve returns once the device has finished and the results are on the
-//! host. Without a GPU adapter the GPU group prints why and is skipped.
+//! The timed region is the solver's own time (`Run::solve_seconds`), as in `mmgame bench` (the
+//! same `mmgame::tools::bench::time_solve`). One `Solver` serves every solve, so the GPU
+//! context and the pipelines are built before timing; a GPU solve returns once the device has
+//! finished and the results are on the host. Without a GPU adapter the GPU group prints why
+//! and is skipped.
 //!
 //! Each benchmark measures for about ten solves' time (at least 2 s), so the whole run stays
 //! within about three minutes even on a software Vulkan driver (lavapipe on 2 cores).
@@ -17,9 +18,9 @@ use std::time::Duration;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use mmgame::bench::{scenario, solve_cpu, GpuSolver, GridSize, Timed};
+use mmgame::api::{Resolved, Solver};
 use mmgame::config::{Scenario, Scheme};
-use mmgame::gpu::context::GpuContext;
+use mmgame::tools::bench::{scenario, time_solve, GridSize, Timed};
 use mmgame::Error;
 
 /// The schemes benchmarked here.
@@ -68,14 +69,16 @@ fn group(
 }
 
 fn cpu(c: &mut Criterion) {
+    let solver = Solver::new();
     for scheme in SCHEMES {
-        group(c, scheme, "cpu", solve_cpu);
+        group(c, scheme, "cpu", |s| time_solve(&solver, s, Resolved::Cpu, None));
     }
 }
 
 fn gpu(c: &mut Criterion) {
-    let ctx = match GpuContext::new(None) {
-        Ok(ctx) => ctx,
+    let solver = Solver::new();
+    let ctx = match solver.gpu(None) {
+        Ok(gpu) => gpu.ctx.clone(),
         Err(e) => {
             println!("skipping the GPU benchmarks: {e}");
             return;
@@ -86,8 +89,7 @@ fn gpu(c: &mut Criterion) {
         ctx.info.name, ctx.info.device_type, ctx.info.backend
     );
     for scheme in SCHEMES {
-        let solver = GpuSolver::new(&ctx, scheme).expect("the pipelines build");
-        group(c, scheme, "gpu", |s| solver.solve(s));
+        group(c, scheme, "gpu", |s| time_solve(&solver, s, Resolved::Gpu, None));
     }
 }
 

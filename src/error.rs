@@ -23,6 +23,13 @@ pub enum Error {
     /// `validate` found the backends disagreeing beyond tolerance. Exit code 1.
     #[error("{0}")]
     Disagreement(String),
+    /// The caller cancelled the solve (see [`crate::scheme::Cancel`]). Exit code 130, as for
+    /// an interrupted command.
+    #[error("cancelled")]
+    Cancelled,
+    /// A bug: a solver thread panicked. Exit code 1.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -33,11 +40,13 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error: 2 for bad input, 1 for failures at run time.
+    /// The process exit code for this error: 2 for bad input, 1 for failures at run time, 130
+    /// when cancelled.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) | Error::TooLarge(_) => 2,
-            Error::Io { .. } | Error::Gpu(_) | Error::Disagreement(_) => 1,
+            Error::Io { .. } | Error::Gpu(_) | Error::Disagreement(_) | Error::Internal(_) => 1,
+            Error::Cancelled => 130,
         }
     }
 }

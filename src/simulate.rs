@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::config::PathConfig;
 use crate::grid::Grid;
 use crate::model::Game;
-use crate::solution::Solution;
+use crate::scheme::Solution;
 
 /// One point of the path, with the actions applied there (none on the last point).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use mmgame::bench::CSV_COLUMNS;
+use mmgame::io::csv::BENCH_COLUMNS as CSV_COLUMNS;
 
 #[test]
 fn bench_writes_a_csv_with_the_expected_columns() {

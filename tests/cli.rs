@@ -59,7 +59,7 @@ fn solve_with_no_arguments_writes_the_notebook_run() {
         .iter()
         .map(|s| s.to_string())
         .chain(
-            mmgame::plot::PLOT_NAMES
+            mmgame::tools::plot::PLOT_NAMES
                 .iter()
                 .flat_map(|p| [format!("{p}.png"), format!("{p}.svg")]),
         )

@@ -6,23 +6,32 @@ mod common;
 
 use common::{gpu, scenario};
 use mmgame::config::Scenario;
-use mmgame::cpu::equilibrium::{self, select, EquilibriumSolution, MemorySink, PAIRS};
+use mmgame::api::{Cancel, Silent};
+use mmgame::cpu::equilibrium::{self, select, PAIRS};
+use mmgame::cpu::team::default_threads;
 use mmgame::gpu::equilibrium::EquilibriumGpu;
 use mmgame::grid::{pair, ClampedTransitions, Interpolation};
-use mmgame::validate;
+use mmgame::scheme::{EquilibriumSolution, MemorySink};
+use mmgame::tools::validate;
 
-fn solve_cpu(s: &Scenario) -> (EquilibriumSolution, MemorySink) {
+fn solve_cpu_on(s: &Scenario, threads: usize) -> (EquilibriumSolution, MemorySink) {
     let grid = s.grid();
     let mut sink = MemorySink::new(&grid);
     let sol = equilibrium::solve(
         &s.game(),
         &grid,
         s.solver.interpolation,
+        threads,
         &mut sink,
-        |_, _| {},
+        &Cancel::new(),
+        &mut Silent,
     )
     .unwrap();
     (sol, sink)
+}
+
+fn solve_cpu(s: &Scenario) -> (EquilibriumSolution, MemorySink) {
+    solve_cpu_on(s, default_threads())
 }
 
 /// 2 fee × 2 stake × 2 stake states, 2 time points (dt = 1), nobody expects any volume: the
@@ -146,13 +155,7 @@ fn cpu_results_do_not_depend_on_the_thread_count() {
             "grid.time_points=4",
         ],
     );
-    let run = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| solve_cpu(&s))
-    };
+    let run = |threads| solve_cpu_on(&s, threads);
     let ((a, sa), (b, sb)) = (run(1), run(2));
     assert_eq!(a.values_t0, b.values_t0);
     assert_eq!(sa.policy, sb.policy);
@@ -191,9 +194,10 @@ fn gpu_agrees_with_the_cpu_by_validates_rule() {
         let mut gpu = MemorySink::new(&grid);
         EquilibriumGpu::new(&ctx)
             .unwrap()
-            .solve(&game, &grid, s.solver.interpolation, &mut gpu, |_, _| {})
+            .solve(&game, &grid, s.solver.interpolation, &mut gpu, &Cancel::new(), &mut Silent)
             .unwrap();
-        let a = validate::compare_equilibrium(&game, &grid, s.solver.interpolation, &cpu, &gpu);
+        let a = validate::compare_equilibrium(&game, &grid, s.solver.interpolation, &cpu, &gpu)
+            .unwrap();
         assert!(
             a.passes(),
             "{o:?}: {} invalid selections, value error {:e}",
@@ -224,7 +228,7 @@ fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
         }
         let mut sink = MemorySink::new(&grid);
         let sol = solver
-            .solve(&game, &grid, s.solver.interpolation, &mut sink, |_, _| {})
+            .solve(&game, &grid, s.solver.interpolation, &mut sink, &Cancel::new(), &mut Silent)
             .unwrap();
         (sol, sink)
     };

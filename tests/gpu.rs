@@ -10,9 +10,11 @@ use mmgame::cpu::notebook;
 use mmgame::gpu::context::GpuContext;
 use mmgame::gpu::layout::{self, params_fields, Params, Step};
 use mmgame::gpu::notebook::NotebookGpu;
+use mmgame::api::{Cancel, Silent};
+use mmgame::cpu::team::default_threads;
+use mmgame::scheme::Solution;
 use mmgame::simulate::notebook_path;
-use mmgame::solution::Solution;
-use mmgame::validate;
+use mmgame::tools::validate;
 
 fn solve_gpu(ctx: &GpuContext, s: &Scenario, max_dim: Option<u32>) -> Solution {
     let mut solver = NotebookGpu::new(ctx).expect("pipelines build");
@@ -20,7 +22,7 @@ fn solve_gpu(ctx: &GpuContext, s: &Scenario, max_dim: Option<u32>) -> Solution {
         solver = solver.with_max_workgroups_per_dimension(m);
     }
     solver
-        .solve(&s.game(), &s.grid(), &s.solver, |_, _| {})
+        .solve(&s.game(), &s.grid(), &s.solver, &Cancel::new(), &mut Silent)
         .expect("GPU solve")
 }
 
@@ -29,7 +31,7 @@ fn solve_gpu(ctx: &GpuContext, s: &Scenario, max_dim: Option<u32>) -> Solution {
 fn check_agreement(s: &Scenario) -> Option<validate::Agreement> {
     let ctx = gpu()?;
     let (game, grid) = (s.game(), s.grid());
-    let cpu = notebook::solve(&game, &grid, &s.solver, |_, _| {});
+    let cpu = notebook::solve(&game, &grid, &s.solver, default_threads(), &Cancel::new(), &mut Silent).unwrap();
     let gpu = solve_gpu(&ctx, s, None);
     let a = validate::compare(&game, &grid, &cpu, &gpu);
     assert!(
@@ -50,7 +52,7 @@ fn default_scenario_on_the_gpu_matches_the_notebook() {
     let (game, grid) = (s.game(), s.grid());
     let sol = solve_gpu(&ctx, &s, None);
     assert_eq!(sol.iterations(), 7);
-    assert_eq!(sol.values.precision(), "f32");
+    assert_eq!(sol.values.precision(), mmgame::scheme::Precision::F32);
     let actions = sol.policy.iter().map(|&c| grid.actions.value(c) as f64);
     let reference = npy("default", "a_vals.npy");
     assert!(
@@ -137,7 +139,7 @@ fn a_slice_beyond_the_binding_limit_is_refused_with_the_largest_grid() {
     let err =
         match NotebookGpu::new(&ctx)
             .unwrap()
-            .solve(&s.game(), &s.grid(), &s.solver, |_, _| {})
+            .solve(&s.game(), &s.grid(), &s.solver, &Cancel::new(), &mut Silent)
         {
             Err(e) => e.to_string(),
             Ok(_) => panic!("a slice beyond the binding limit solved"),
@@ -194,11 +196,11 @@ fn fused_and_separate_kernels_give_identical_results() {
         fused.fused(),
         "lavapipe and real GPUs allow 11 storage buffers per stage"
     );
-    let a = fused.solve(&game, &grid, &s.solver, |_, _| {}).unwrap();
+    let a = fused.solve(&game, &grid, &s.solver, &Cancel::new(), &mut Silent).unwrap();
     let b = NotebookGpu::new(&ctx)
         .unwrap()
         .without_fusion()
-        .solve(&game, &grid, &s.solver, |_, _| {})
+        .solve(&game, &grid, &s.solver, &Cancel::new(), &mut Silent)
         .unwrap();
     assert_eq!(a.policy, b.policy);
     assert_eq!(a.values, b.values);

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{json, max_rel_diff, npy, scenario};
+use mmgame::api::{Cancel, Silent};
 use mmgame::cpu::notebook;
+use mmgame::cpu::team::default_threads;
 use mmgame::simulate::notebook_path;
 
 /// Solves reference configuration `name` and checks it against the notebook: actions and path
@@ -12,7 +14,7 @@ use mmgame::simulate::notebook_path;
 fn check(name: &str) {
     let s = scenario(name, &[]);
     let (game, grid) = (s.game(), s.grid());
-    let sol = notebook::solve(&game, &grid, &s.solver, |_, _| {});
+    let sol = notebook::solve(&game, &grid, &s.solver, default_threads(), &Cancel::new(), &mut Silent).unwrap();
 
     let a_ref = npy(name, "a_vals.npy");
     assert_eq!(a_ref.shape(), &sol.shape[..], "{name}: shape");
@@ -105,7 +107,7 @@ fn fine_stake_grid_with_control_1_matches_the_notebook() {
 fn default_path_is_the_one_in_model_md() {
     let s = scenario("default", &[]);
     let (game, grid) = (s.game(), s.grid());
-    let sol = notebook::solve(&game, &grid, &s.solver, |_, _| {});
+    let sol = notebook::solve(&game, &grid, &s.solver, default_threads(), &Cancel::new(), &mut Silent).unwrap();
     assert_eq!(sol.iterations(), 7);
     let path = notebook_path(&game, &grid, &sol, &s.path);
     let s1: Vec<f64> = path.iter().map(|p| p.stakes[1]).collect();
@@ -129,11 +131,7 @@ fn results_do_not_depend_on_the_thread_count() {
     );
     let (game, grid) = (s.game(), s.grid());
     let solve_on = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| notebook::solve(&game, &grid, &s.solver, |_, _| {}))
+        notebook::solve(&game, &grid, &s.solver, threads, &Cancel::new(), &mut Silent).unwrap()
     };
     let (one, three) = (solve_on(1), solve_on(3));
     assert_eq!(one.policy, three.policy);

@@ -7,7 +7,7 @@ use common::{mmgame, stderr};
 
 use std::path::Path;
 
-use mmgame::plot::{heat_map, COLOR_BAR_WIDTH, HEAT_SIZE, LINE_SIZE, PLOT_NAMES};
+use mmgame::tools::plot::{heat_map, COLOR_BAR_WIDTH, HEAT_SIZE, LINE_SIZE, PLOT_NAMES};
 use ndarray::Array2;
 
 /// An RGB(A) PNG decoded: (width, height, RGB bytes).

@@ -8,8 +8,6 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
-
 use super::gain::{GainTables, StepGains};
 use super::team;
 use crate::error::Error;
@@ -17,123 +15,16 @@ use crate::grid::{
     pair, Bracket, ClampedTransitions, Grid, Interpolation, ACTION_CODES, CONTROL_CODES, PAIR_CODES,
 };
 use crate::model::Game;
+use crate::scheme::{
+    Cancel, EquilibriumSolution, Event, Observer, Precision, SliceValues, StepDiagnostics,
+    StepSink, Values,
+};
 
 /// Number of action pairs of the stage game (3 × 3 controls).
 pub const PAIRS: usize = 9;
 
 /// The CPU's tie tolerance, relative to max(1, largest |U|) at the state (MODEL.md).
-pub const CPU_TIE_TOLERANCE: f64 = 1e-9;
-
-/// What one time step's selection found (MODEL.md step 4).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct StepDiagnostics {
-    pub step: usize,
-    pub time: f64,
-    /// States where no action pair is a pure equilibrium (none with e ≤ τ).
-    pub no_pure_equilibrium: u64,
-    /// States with more than one pure equilibrium.
-    pub several_equilibria: u64,
-    /// The largest exploitability of a selected pair (0 when ≤ τ).
-    pub max_exploitability: f64,
-}
-
-impl StepDiagnostics {
-    fn add(&mut self, cell: &Cell) {
-        self.no_pure_equilibrium += (cell.equilibria == 0) as u64;
-        self.several_equilibria += (cell.equilibria > 1) as u64;
-        self.max_exploitability = self.max_exploitability.max(cell.exploitability);
-    }
-
-    fn merge(&mut self, other: &StepDiagnostics) {
-        self.no_pure_equilibrium += other.no_pure_equilibrium;
-        self.several_equilibria += other.several_equilibria;
-        self.max_exploitability = self.max_exploitability.max(other.max_exploitability);
-    }
-}
-
-/// One time step's values, borrowed: f64 from the CPU, f32 from the GPU.
-#[derive(Debug, Clone, Copy)]
-pub enum SliceValues<'a> {
-    F64([&'a [f64]; 2]),
-    F32([&'a [f32]; 2]),
-}
-
-/// Receives each time step as it is solved, t descending from time_points − 2 to 0.
-pub trait StepSink {
-    /// Whether `step` needs the values (the GPU reads them back only then; otherwise it
-    /// passes empty slices).
-    fn wants_values(&self) -> bool {
-        true
-    }
-
-    fn step(&mut self, t: usize, actions: [&[u8]; 2], values: SliceValues<'_>)
-        -> Result<(), Error>;
-}
-
-/// A sink that keeps everything in memory, laid out as (agent, time, fee, stake0, stake1)
-/// like the notebook scheme's arrays (for tests, `validate` and small grids).
-pub struct MemorySink {
-    pub slice: usize,
-    pub time_points: usize,
-    pub policy: Vec<u8>,
-    pub values: Vec<f64>,
-}
-
-impl MemorySink {
-    pub fn new(grid: &Grid) -> Self {
-        let (slice, nt) = (grid.slice_len(), grid.time.len());
-        MemorySink {
-            slice,
-            time_points: nt,
-            // No action is taken at the horizon: the last slice holds 0 (code 1).
-            policy: vec![CONTROL_CODES[1]; 2 * nt * slice],
-            values: vec![0.0; 2 * nt * slice],
-        }
-    }
-
-    pub fn index(&self, agent: usize, t: usize, state: usize) -> usize {
-        (agent * self.time_points + t) * self.slice + state
-    }
-}
-
-impl StepSink for MemorySink {
-    fn step(
-        &mut self,
-        t: usize,
-        actions: [&[u8]; 2],
-        values: SliceValues<'_>,
-    ) -> Result<(), Error> {
-        for agent in 0..2 {
-            let at = self.index(agent, t, 0);
-            self.policy[at..at + self.slice].copy_from_slice(actions[agent]);
-            let out = &mut self.values[at..at + self.slice];
-            match values {
-                SliceValues::F64(v) => out.copy_from_slice(v[agent]),
-                SliceValues::F32(v) => out
-                    .iter_mut()
-                    .zip(v[agent])
-                    .for_each(|(o, &x)| *o = x as f64),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The result of a sweep: the t = 0 values, the diagnostics per time step (ascending t).
-#[derive(Debug, Clone)]
-pub struct EquilibriumSolution {
-    /// (agent, fee, stake0, stake1) at t = 0.
-    pub values_t0: crate::solution::Values,
-    pub diagnostics: Vec<StepDiagnostics>,
-    pub solve_seconds: f64,
-}
-
-impl EquilibriumSolution {
-    /// Cell updates: every state at every time step but the last (MODEL.md).
-    pub fn cell_updates(grid: &Grid) -> f64 {
-        grid.slice_len() as f64 * (grid.time.len() - 1) as f64
-    }
-}
+pub const CPU_TIE_TOLERANCE: f64 = Precision::F64.tie_tolerance();
 
 /// One state's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -274,23 +165,22 @@ pub fn select(u: &[[f64; PAIRS]; 2], relative: f64) -> Cell {
     }
 }
 
-/// Runs the sweep, handing each time step to `sink`; `progress(done, total)` after each step.
+/// Runs the sweep on up to `threads` threads, handing each time step to `sink`; `observer`
+/// hears of each time step, and `cancel` is read between them.
 pub fn solve(
     game: &Game,
     grid: &Grid,
     mode: Interpolation,
+    threads: usize,
     sink: &mut dyn StepSink,
-    mut progress: impl FnMut(usize, usize),
+    cancel: &Cancel,
+    observer: &mut dyn Observer,
 ) -> Result<EquilibriumSolution, Error> {
     let start = Instant::now();
-    let (nt, ns) = (grid.time.len(), grid.stake.len());
-    let slice = grid.slice_len();
-    let rows = grid.fee.len() * ns;
+    let (nt, slice) = (grid.time.len(), grid.slice_len());
     let tr = ClampedTransitions::new(game, grid, mode);
-    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post);
-    let threads = team::team_size()
-        .min(slice / team::MIN_STATES_PER_THREAD)
-        .clamp(1, rows);
+    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
+    let threads = team::threads_for(threads, slice, grid.fee.len() * grid.stake.len());
 
     // V(T) = 0; the two slices swap roles every step.
     let mut v_next = [vec![0.0f64; slice], vec![0.0f64; slice]];
@@ -299,72 +189,89 @@ pub fn solve(
     let mut diagnostics = vec![StepDiagnostics::default(); nt - 1];
 
     for t in (0..nt - 1).rev() {
+        cancel.check()?;
         let k = Kernel {
-            ns,
+            ns: grid.stake.len(),
             tr: &tr,
             gains: &gains,
             step: StepGains::new(game, grid, &gains, &tr.stake_post, t),
         };
         let next = [&v_next[0][..], &v_next[1][..]];
-        // Each thread takes a contiguous share of the rows of every output slice.
-        let [cur0, cur1] = &mut v_cur;
-        let [act0, act1] = &mut actions;
-        let mut parts = Vec::with_capacity(threads);
-        let (mut c0, mut c1, mut a0, mut a1) =
-            (&mut cur0[..], &mut cur1[..], &mut act0[..], &mut act1[..]);
-        for rank in 0..threads {
-            let n = team::share(rows, rank, threads).len() * ns;
-            let (h0, t0) = c0.split_at_mut(n);
-            let (h1, t1) = c1.split_at_mut(n);
-            let (g0, u0) = a0.split_at_mut(n);
-            let (g1, u1) = a1.split_at_mut(n);
-            parts.push(std::sync::Mutex::new(Some((h0, h1, g0, g1))));
-            (c0, c1, a0, a1) = (t0, t1, u0, u1);
-        }
-        let results = team::run(threads, |rank, _| {
-            let (o0, o1, g0, g1) = parts[rank]
-                .lock()
-                .expect("unpoisoned")
-                .take()
-                .expect("one use");
-            let first = team::share(rows, rank, threads).start * ns;
-            let mut d = StepDiagnostics::default();
-            for (i, (((o0, o1), g0), g1)) in o0
-                .iter_mut()
-                .zip(o1.iter_mut())
-                .zip(g0.iter_mut())
-                .zip(g1.iter_mut())
-                .enumerate()
-            {
-                let state = first + i;
-                let (fee, s0, s1) = (state / (ns * ns), (state / ns) % ns, state % ns);
-                let cell = equilibrium_cell(&k, fee, s0, s1, next);
-                [*o0, *o1] = cell.values;
-                [*g0, *g1] = cell.actions;
-                d.add(&cell);
-            }
-            d
-        });
         let d = &mut diagnostics[t];
+        *d = step(&k, threads, next, &mut v_cur, &mut actions, cancel)?;
         d.step = t;
         d.time = grid.time.nodes[t];
-        for r in &results {
-            d.merge(r);
-        }
         sink.step(
             t,
             [&actions[0], &actions[1]],
             SliceValues::F64([&v_cur[0], &v_cur[1]]),
         )?;
         std::mem::swap(&mut v_next, &mut v_cur);
-        progress(nt - 1 - t, nt - 1);
+        observer.event(&Event::TimeStep {
+            done: nt - 1 - t,
+            total: nt - 1,
+            states: slice,
+        });
     }
     let [v0, v1] = v_next;
     let mut values_t0 = v0;
     values_t0.extend_from_slice(&v1);
     Ok(EquilibriumSolution {
-        values_t0: crate::solution::Values::F64(values_t0),
+        values_t0: Values::F64(values_t0),
         diagnostics,
         solve_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// One time step on `threads` threads: `equilibrium_cell` at every state, each thread over a
+/// contiguous share of the rows (fee, stake0) of every output slice.
+fn step(
+    k: &Kernel,
+    threads: usize,
+    next: [&[f64]; 2],
+    v_cur: &mut [Vec<f64>; 2],
+    actions: &mut [Vec<u8>; 2],
+    cancel: &Cancel,
+) -> Result<StepDiagnostics, Error> {
+    let ns = k.ns;
+    let rows = v_cur[0].len() / ns;
+    let [cur0, cur1] = v_cur;
+    let [act0, act1] = actions;
+    let mut parts = Vec::with_capacity(threads);
+    let (mut c0, mut c1, mut a0, mut a1) =
+        (&mut cur0[..], &mut cur1[..], &mut act0[..], &mut act1[..]);
+    for rank in 0..threads {
+        let n = team::share(rows, rank, threads).len() * ns;
+        let (h0, t0) = c0.split_at_mut(n);
+        let (h1, t1) = c1.split_at_mut(n);
+        let (g0, u0) = a0.split_at_mut(n);
+        let (g1, u1) = a1.split_at_mut(n);
+        parts.push(std::sync::Mutex::new(Some((h0, h1, g0, g1))));
+        (c0, c1, a0, a1) = (t0, t1, u0, u1);
+    }
+    let results = team::run(threads, cancel, |rank, _| {
+        let mut d = StepDiagnostics::default();
+        let Some((o0, o1, g0, g1)) = parts[rank].lock().ok().and_then(|mut p| p.take()) else {
+            return Ok(d);
+        };
+        let first = team::share(rows, rank, threads).start * ns;
+        let cells = o0
+            .iter_mut()
+            .zip(o1.iter_mut())
+            .zip(g0.iter_mut().zip(g1.iter_mut()));
+        for (i, ((o0, o1), (g0, g1))) in cells.enumerate() {
+            let state = first + i;
+            let (fee, s0, s1) = (state / (ns * ns), (state / ns) % ns, state % ns);
+            let cell = equilibrium_cell(k, fee, s0, s1, next);
+            [*o0, *o1] = cell.values;
+            [*g0, *g1] = cell.actions;
+            d.add(cell.equilibria, cell.exploitability);
+        }
+        Ok(d)
+    })?;
+    let mut d = StepDiagnostics::default();
+    for r in &results {
+        d.merge(r);
+    }
+    Ok(d)
 }

@@ -5,6 +5,7 @@
 //! division. The factored gain equals the notebook's to about 1e-15 relative.
 
 use super::team;
+use crate::error::Error;
 use crate::grid::{Grid, ACTION_CODES, PAIR_CODES};
 use crate::model::Game;
 
@@ -19,25 +20,30 @@ pub struct GainTables {
 
 impl GainTables {
     /// Tables for the post-move fees (per fee node and pair) and stakes (per stake node and
-    /// code) of a scheme's transition.
-    pub fn new(game: &Game, grid: &Grid, fee_post: &[f64], stake_post: &[f64]) -> Self {
+    /// code) of a scheme's transition, built on up to `threads` threads.
+    pub fn new(
+        game: &Game,
+        grid: &Grid,
+        fee_post: &[f64],
+        stake_post: &[f64],
+        threads: usize,
+    ) -> Result<Self, Error> {
         let ns = grid.stake.len();
         let fee_factor = fee_post.iter().map(|&f| game.fee_factor(f)).collect();
-        let stake_factor = [0, 1].map(|agent| {
-            let width = stake_post.len();
-            let mut t = vec![0.0; ns * ns * PAIR_CODES];
-            team::fill(&mut t, |start, chunk| {
+        let width = stake_post.len();
+        let mut stake_factor = [vec![0.0; ns * ns * PAIR_CODES], vec![0.0; ns * ns * PAIR_CODES]];
+        for (agent, t) in stake_factor.iter_mut().enumerate() {
+            team::fill(threads, t, |start, chunk| {
                 for (i, out) in chunk.iter_mut().enumerate() {
                     let (row, col) = ((start + i) / width, (start + i) % width);
                     *out = game.stake_factor(agent, [stake_post[row], stake_post[col]]);
                 }
-            });
-            t
-        });
-        GainTables {
+            })?;
+        }
+        Ok(GainTables {
             fee_factor,
             stake_factor,
-        }
+        })
     }
 }
 

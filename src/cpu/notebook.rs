@@ -1,5 +1,5 @@
 //! The `notebook` scheme on the CPU: the notebook's policy iteration, f64, parallel over the
-//! grid with rayon.
+//! grid's rows on the thread team (`team`), which meets at a spinning barrier per time step.
 //!
 //! Each iteration walks t = N_T−2 down to 0 once and runs three kernels per time step at every
 //! state: `evaluate_cell` (both agents' values), then `best_response_cell` for agent 0 and for
@@ -23,11 +23,12 @@ use super::gain::{GainTables, StepGains};
 use super::team;
 
 use crate::config::SolverConfig;
+use crate::error::Error;
 use crate::grid::{
     pair, Grid, Transitions, ACTION_CODES, CONTROL_CODES, INITIAL_ACTION, PAIR_CODES,
 };
 use crate::model::Game;
-use crate::solution::{Solution, Values};
+use crate::scheme::{Cancel, Event, Observer, Solution, Values};
 
 /// Everything the kernels read at one time step: the transition tables and the gain factors
 /// scaled by that step's discount and holding rates (and by dt).
@@ -256,36 +257,34 @@ fn step_row(
     change
 }
 
-/// Solves the `notebook` scheme. `progress` is called after each iteration with its number and
-/// policy change.
+/// Solves the `notebook` scheme on up to `threads` threads. `observer` hears of each
+/// iteration; `cancel` is read at every time step's barrier.
 pub fn solve(
     game: &Game,
     grid: &Grid,
     solver: &SolverConfig,
-    mut progress: impl FnMut(usize, f64),
-) -> Solution {
+    threads: usize,
+    cancel: &Cancel,
+    observer: &mut dyn Observer,
+) -> Result<Solution, Error> {
     let start = Instant::now();
     let (nt, nf, ns) = (grid.time.len(), grid.fee.len(), grid.stake.len());
     let slice = grid.slice_len();
     let per_agent = nt * slice;
     let tr = Transitions::notebook(game, grid);
-    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post);
+    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
     let kernels: Vec<StepKernel> = (0..nt - 1)
         .map(|t| StepKernel::new(game, grid, &tr, &gains, t))
         .collect();
 
-    let mut v_old = zeroed_written(2 * per_agent);
-    let mut v_new = zeroed_written(2 * per_agent);
+    let mut v_old = zeroed_written(threads, 2 * per_agent)?;
+    let mut v_new = zeroed_written(threads, 2 * per_agent)?;
     // The notebook starts every action at 1, which is not a control (unless m = 1).
     let mut actions = vec![INITIAL_ACTION; 2 * per_agent];
     let mut policy_change = Vec::new();
     let mut converged = false;
     let rows = nf * ns;
-    // Starting threads costs more than a small time step (the default grid's 3375 states take
-    // about 30 µs): below MIN_STATES_PER_THREAD states per thread, use fewer threads.
-    let threads = team::team_size()
-        .min(slice / team::MIN_STATES_PER_THREAD)
-        .clamp(1, rows);
+    let threads = team::threads_for(threads, slice, rows);
 
     for iteration in 0..solver.max_iterations as usize {
         let shared = Shared {
@@ -295,7 +294,7 @@ pub fn solve(
             per_agent,
             slice,
         };
-        let changed: u64 = team::run(threads, |rank, barrier| {
+        let changed: u64 = team::run(threads, cancel, |rank, barrier| {
             let mine = team::share(rows, rank, threads);
             let mut changed = 0;
             for t in (0..nt - 1).rev() {
@@ -316,15 +315,18 @@ pub fn solve(
                         [o0, o1],
                     );
                 }
-                barrier.wait();
+                barrier.wait()?;
             }
-            changed
-        })
+            Ok(changed)
+        })?
         .into_iter()
         .sum();
         let change = changed as f64 / (nf * ns) as f64;
         policy_change.push(change);
-        progress(iteration + 1, change);
+        observer.event(&Event::Iteration {
+            iteration: iteration + 1,
+            policy_change: change,
+        });
         // v_old = v_new. Swapping is enough: the next iteration rewrites every slice t < N_T−1
         // of v_new before reading it, and the last slice is 0 in both.
         std::mem::swap(&mut v_old, &mut v_new);
@@ -334,14 +336,14 @@ pub fn solve(
         }
     }
 
-    Solution {
+    Ok(Solution {
         shape: [2, nt, nf, ns, ns],
         values: Values::F64(v_old),
         policy: actions,
         policy_change,
         converged,
         solve_seconds: start.elapsed().as_secs_f64(),
-    }
+    })
 }
 
 /// The arrays of one iteration, shared by the team's threads.
@@ -412,9 +414,9 @@ impl<'a> Shared<'a> {
 /// cost 17% of the solve. Writing the zeros up front (with a value the compiler cannot see,
 /// so that it does not turn the fill back into `calloc`) makes every later access a plain one.
 /// The pages are written in parallel, as first touches are what this costs.
-pub fn zeroed_written(len: usize) -> Vec<f64> {
+pub fn zeroed_written(threads: usize, len: usize) -> Result<Vec<f64>, Error> {
     let mut v = vec![0.0; len];
     let zero = std::hint::black_box(0.0);
-    team::fill(&mut v, |_, c| c.fill(zero));
-    v
+    team::fill(threads, &mut v, |_, c| c.fill(zero))?;
+    Ok(v)
 }

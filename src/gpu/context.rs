@@ -3,7 +3,9 @@
 
 use crate::error::Error;
 
-/// A device ready for the solvers, with what the adapter is.
+/// A device ready for the solvers, with what the adapter is. Cloning is cheap: wgpu's device
+/// and queue are shared handles, so each scheme's solver keeps its own clone.
+#[derive(Clone)]
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,

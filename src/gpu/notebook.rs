@@ -3,9 +3,11 @@
 //!
 //! Every (agent, time) slice of the values and actions is its own buffer, so a grid works
 //! whenever one agent's time slice fits in a storage binding, however many time points it has.
-//! One iteration is one submission: for t = N_T−2 down to 0, `notebook_evaluate`, then
-//! `notebook_best_response` for agent 0 and for agent 1 (the order of the CPU kernels), then
-//! `notebook_policy_change`; the policy change is read back once per iteration.
+//! One iteration is one submission: for t = N_T−2 down to 0, either one `notebook_step`
+//! dispatch (evaluation and both best responses fused, where the adapter allows its 11 storage
+//! buffers per stage) or `notebook_evaluate` then `notebook_best_response` for agent 0 and for
+//! agent 1 (the order of the CPU kernels); then `notebook_policy_change`. The policy change is
+//! read back once per iteration, and the caller's cancel flag is read between iterations.
 
 use std::time::Instant;
 
@@ -17,11 +19,11 @@ use crate::config::SolverConfig;
 use crate::error::Error;
 use crate::grid::{Grid, Transitions, INITIAL_ACTION};
 use crate::model::Game;
-use crate::solution::{Solution, Values};
+use crate::scheme::{Cancel, Event, Observer, Solution, Values};
 
 /// The notebook scheme's pipelines, built once per context and reused for every solve.
-pub struct NotebookGpu<'a> {
-    ctx: &'a GpuContext,
+pub struct NotebookGpu {
+    ctx: GpuContext,
     /// Workgroups per dispatch dimension: the adapter's limit, lowered in tests to force
     /// two-dimensional dispatches on small grids.
     max_workgroups_per_dimension: u32,
@@ -62,10 +64,10 @@ pub fn check_fits(ctx: &GpuContext, grid: &Grid) -> Result<(), Error> {
     )))
 }
 
-impl<'a> NotebookGpu<'a> {
-    pub fn new(ctx: &'a GpuContext) -> Result<Self, Error> {
+impl NotebookGpu {
+    pub fn new(ctx: &GpuContext) -> Result<Self, Error> {
         Ok(NotebookGpu {
-            ctx,
+            ctx: ctx.clone(),
             max_workgroups_per_dimension: ctx.limits.max_compute_workgroups_per_dimension,
             evaluate: ctx.pipeline(
                 "notebook_evaluate",
@@ -108,123 +110,131 @@ impl<'a> NotebookGpu<'a> {
         self
     }
 
-    /// Solves the `notebook` scheme; `progress` is called after each iteration.
+    /// Solves the `notebook` scheme; `observer` hears of each iteration, and `cancel` is read
+    /// between iterations.
     pub fn solve(
         &self,
         game: &Game,
         grid: &Grid,
         solver: &SolverConfig,
-        mut progress: impl FnMut(usize, f64),
+        cancel: &Cancel,
+        observer: &mut dyn Observer,
     ) -> Result<Solution, Error> {
-        check_fits(self.ctx, grid)?;
+        check_fits(&self.ctx, grid)?;
         let start = Instant::now();
-        let ctx = self.ctx;
-        ctx.checked("solving the notebook scheme", || {
-            self.solve_unchecked(game, grid, solver, &mut progress, start)
+        self.ctx.checked("solving the notebook scheme", || {
+            let plan = DispatchPlan::new(grid, self.max_workgroups_per_dimension);
+            let buffers = Buffers::new(&self.ctx.device, game, grid, &plan);
+            let bind_groups = self.bind_groups(&buffers, &plan);
+            let (policy_change, converged, last_new) =
+                self.iterate(solver, &plan, &buffers, &bind_groups, cancel, observer)?;
+            let (values, policy) = self.read_back(grid, &buffers, last_new)?;
+            Ok(Solution {
+                shape: [2, grid.time.len(), grid.fee.len(), grid.stake.len(), grid.stake.len()],
+                values: Values::F32(values),
+                policy,
+                policy_change,
+                converged,
+                solve_seconds: start.elapsed().as_secs_f64(),
+            })
         })?
     }
 
-    fn solve_unchecked(
+    /// Runs the iterations: one submission and one policy-change readback each. Returns the
+    /// policy changes, whether they converged, and the value set the last one wrote.
+    fn iterate(
         &self,
-        game: &Game,
-        grid: &Grid,
         solver: &SolverConfig,
-        progress: &mut impl FnMut(usize, f64),
-        start: Instant,
-    ) -> Result<Solution, Error> {
-        let device = &self.ctx.device;
-        let (nt, nf, ns) = (grid.time.len(), grid.fee.len(), grid.stake.len());
-        let slice = grid.slice_len();
-        let steps = nt - 1;
-        let max_dim = self.max_workgroups_per_dimension;
-        let slice_groups = layout::workgroups(slice as u64, max_dim);
-        let groups_per_slice = slice_groups.0 as usize * slice_groups.1 as usize;
+        plan: &DispatchPlan,
+        b: &Buffers,
+        groups: &BindGroups,
+        cancel: &Cancel,
+        observer: &mut dyn Observer,
+    ) -> Result<(Vec<f64>, bool, usize), Error> {
+        let mut policy_change = Vec::new();
+        let mut last_new = 0;
+        for iteration in 0..solver.max_iterations as usize {
+            cancel.check()?;
+            let new = iteration % 2;
+            last_new = new;
+            let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                let (x, y) = plan.slice_groups;
+                for t in (0..plan.steps).rev() {
+                    match groups {
+                        BindGroups::Fused(step, _) => {
+                            let pipeline = self.step.as_ref().ok_or_else(|| {
+                                Error::Internal("fused bind groups without the fused kernel".into())
+                            })?;
+                            pass.set_pipeline(pipeline);
+                            pass.set_bind_group(0, &step[new][t], &[]);
+                            pass.dispatch_workgroups(x, y, 1);
+                        }
+                        BindGroups::Separate {
+                            evaluate,
+                            best_response,
+                            ..
+                        } => {
+                            pass.set_pipeline(&self.evaluate);
+                            pass.set_bind_group(0, &evaluate[new][t], &[]);
+                            pass.dispatch_workgroups(x, y, 1);
+                            pass.set_pipeline(&self.best_response);
+                            for agent in &best_response[new] {
+                                pass.set_bind_group(0, &agent[t], &[]);
+                                pass.dispatch_workgroups(x, y, 1);
+                            }
+                        }
+                    }
+                }
+                pass.set_pipeline(&self.policy_change);
+                pass.set_bind_group(0, groups.sums(), &[]);
+                pass.dispatch_workgroups(plan.sums_groups.0, plan.sums_groups.1, 1);
+            }
+            self.ctx.queue.submit([encoder.finish()]);
+            let counts: Vec<u32> = self.ctx.read_buffer(&b.sums, plan.sums_len as u64 * 4)?;
+            let changed: u64 = counts.iter().map(|&s| s as u64).sum();
+            let change = changed as f64 / plan.rows as f64;
+            policy_change.push(change);
+            observer.event(&Event::Iteration {
+                iteration: iteration + 1,
+                policy_change: change,
+            });
+            if change < solver.tolerance {
+                return Ok((policy_change, true, last_new));
+            }
+        }
+        Ok((policy_change, false, last_new))
+    }
 
-        let tr = Transitions::notebook(game, grid);
-        let (params, tables) = Params::notebook(game, grid, &tr);
-        let init = |label: &str, contents: &[u8], usage| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage,
-            })
-        };
-        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let params_buf = init(
-            "params",
-            bytemuck::bytes_of(&params),
-            wgpu::BufferUsages::UNIFORM,
-        );
-        let indices = init("indices", bytemuck::cast_slice(&tables.indices), storage);
-        let posts = init("posts", bytemuck::cast_slice(&tables.posts), storage);
+    /// Every slice of the last value set and of the actions, in (agent, time) order.
+    fn read_back(
+        &self,
+        grid: &Grid,
+        b: &Buffers,
+        last_new: usize,
+    ) -> Result<(Vec<f32>, Vec<u8>), Error> {
+        let nt = grid.time.len();
+        let mut values = Vec::with_capacity(2 * nt * grid.slice_len());
+        let mut policy = Vec::with_capacity(2 * nt * grid.slice_len());
+        for agent in 0..2 {
+            for t in 0..nt {
+                let v: Vec<f32> = self
+                    .ctx
+                    .read_buffer(&b.values[last_new][agent][t], slice_bytes(grid))?;
+                values.extend_from_slice(&v);
+                let a: Vec<u32> = self
+                    .ctx
+                    .read_buffer(&b.actions[agent][t], slice_bytes(grid))?;
+                policy.extend(a.iter().map(|&c| c as u8));
+            }
+        }
+        Ok((values, policy))
+    }
 
-        // values[set][agent][t]: two sets, v_old and v_new, whose roles swap every iteration.
-        // wgpu zero-initialises buffers, which is the notebook's start.
-        let value_slice = |label: String| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(&label),
-                size: slice_bytes(grid),
-                usage: storage,
-                mapped_at_creation: false,
-            })
-        };
-        let values: Vec<Vec<Vec<wgpu::Buffer>>> = (0..2)
-            .map(|set| {
-                (0..2)
-                    .map(|agent| {
-                        (0..nt)
-                            .map(|t| value_slice(format!("values {set} {agent} {t}")))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        // The notebook starts every action at 1 (code INITIAL_ACTION).
-        let initial = vec![INITIAL_ACTION as u32; slice];
-        let actions: Vec<Vec<wgpu::Buffer>> = (0..2)
-            .map(|agent| {
-                (0..nt)
-                    .map(|t| {
-                        init(
-                            &format!("actions {agent} {t}"),
-                            bytemuck::cast_slice(&initial),
-                            storage,
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
-        drop(initial);
-
-        let partials_len = 2 * steps * groups_per_slice;
-        let partials = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("partials"),
-            size: partials_len as u64 * 4,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
-        let sums_len = partials_len.div_ceil(WORKGROUP_SIZE as usize);
-        let sums = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("sums"),
-            size: sums_len as u64 * 4,
-            usage: storage,
-            mapped_at_creation: false,
-        });
-        let sums_groups = layout::workgroups(partials_len as u64, max_dim);
-
-        let step_buf = |t: usize, agent: u32| {
-            let partials_at = ((agent as usize * steps + t) * groups_per_slice) as u32;
-            init(
-                "step",
-                bytemuck::bytes_of(&Step::new(game, grid, t, agent, partials_at)),
-                wgpu::BufferUsages::UNIFORM,
-            )
-        };
-        let eval_steps: Vec<wgpu::Buffer> = (0..steps).map(|t| step_buf(t, 0)).collect();
-        let br_steps: Vec<Vec<wgpu::Buffer>> = (0..2)
-            .map(|agent| (0..steps).map(|t| step_buf(t, agent)).collect())
-            .collect();
-
+    /// The bind groups of every dispatch, per parity of the iteration (in iteration i, value set
+    /// i % 2 is v_new and the other v_old) and per time step.
+    fn bind_groups(&self, b: &Buffers, plan: &DispatchPlan) -> BindGroups {
         let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
             let entries: Vec<wgpu::BindGroupEntry> = buffers
                 .iter()
@@ -234,178 +244,219 @@ impl<'a> NotebookGpu<'a> {
                     resource: b.as_entire_binding(),
                 })
                 .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
+            self.ctx
+                .device
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                })
+        };
+        let sums = bind(&self.policy_change, &[&b.partials, &b.sums]);
+        let per_step = |f: &dyn Fn(usize, usize) -> wgpu::BindGroup| -> [Vec<wgpu::BindGroup>; 2] {
+            std::array::from_fn(|new| (0..plan.steps).map(|t| f(new, t)).collect())
+        };
+        let (v, a) = (&b.values, &b.actions);
+        match &self.step {
+            Some(step) => BindGroups::Fused(
+                per_step(&|new, t| {
+                    let old = 1 - new;
+                    bind(
+                        step,
+                        &[
+                            &b.params,
+                            &b.eval_steps[t],
+                            &b.indices,
+                            &b.posts,
+                            &a[0][t],
+                            &a[1][t],
+                            &v[old][0][t + 1],
+                            &v[old][1][t + 1],
+                            &v[new][0][t + 1],
+                            &v[new][1][t + 1],
+                            &v[new][0][t],
+                            &v[new][1][t],
+                            &b.partials,
+                        ],
+                    )
+                }),
+                sums,
+            ),
+            None => BindGroups::Separate {
+                evaluate: per_step(&|new, t| {
+                    let old = 1 - new;
+                    bind(
+                        &self.evaluate,
+                        &[
+                            &b.params,
+                            &b.eval_steps[t],
+                            &b.indices,
+                            &b.posts,
+                            &a[0][t],
+                            &a[1][t],
+                            &v[old][0][t + 1],
+                            &v[old][1][t + 1],
+                            &v[new][0][t],
+                            &v[new][1][t],
+                        ],
+                    )
+                }),
+                best_response: std::array::from_fn(|new| {
+                    std::array::from_fn(|agent| {
+                        (0..plan.steps)
+                            .map(|t| {
+                                bind(
+                                    &self.best_response,
+                                    &[
+                                        &b.params,
+                                        &b.br_steps[agent][t],
+                                        &b.indices,
+                                        &b.posts,
+                                        &a[0][t],
+                                        &a[1][t],
+                                        &v[new][0][t + 1],
+                                        &v[new][1][t + 1],
+                                        &b.partials,
+                                    ],
+                                )
+                            })
+                            .collect()
+                    })
+                }),
+                sums,
+            },
+        }
+    }
+}
+
+/// The dispatch sizes of one solve.
+struct DispatchPlan {
+    steps: usize,
+    /// Rows (fee, stake0) of a slice: the policy change is per row, as the notebook's.
+    rows: usize,
+    /// Workgroups of a dispatch over one slice, 2-D beyond the per-dimension limit.
+    slice_groups: (u32, u32),
+    groups_per_slice: usize,
+    /// Partial sums of the policy change: one per workgroup of each best response.
+    partials_len: usize,
+    /// Their second-level sums, read back once per iteration.
+    sums_len: usize,
+    sums_groups: (u32, u32),
+}
+
+impl DispatchPlan {
+    fn new(grid: &Grid, max_dim: u32) -> Self {
+        let steps = grid.time.len() - 1;
+        let slice_groups = layout::workgroups(grid.slice_len() as u64, max_dim);
+        let groups_per_slice = slice_groups.0 as usize * slice_groups.1 as usize;
+        let partials_len = 2 * steps * groups_per_slice;
+        DispatchPlan {
+            steps,
+            rows: grid.fee.len() * grid.stake.len(),
+            slice_groups,
+            groups_per_slice,
+            partials_len,
+            sums_len: partials_len.div_ceil(WORKGROUP_SIZE as usize),
+            sums_groups: layout::workgroups(partials_len as u64, max_dim),
+        }
+    }
+}
+
+/// The device buffers of one solve.
+struct Buffers {
+    params: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    posts: wgpu::Buffer,
+    /// values[set][agent][t]: two sets, v_old and v_new, whose roles swap every iteration.
+    values: [[Vec<wgpu::Buffer>; 2]; 2],
+    /// actions[agent][t], u32 action codes.
+    actions: [Vec<wgpu::Buffer>; 2],
+    partials: wgpu::Buffer,
+    sums: wgpu::Buffer,
+    /// The `Step` uniform of each time step for the evaluation (and the fused kernel), and
+    /// for each agent's best response.
+    eval_steps: Vec<wgpu::Buffer>,
+    br_steps: [Vec<wgpu::Buffer>; 2],
+}
+
+impl Buffers {
+    fn new(device: &wgpu::Device, game: &Game, grid: &Grid, plan: &DispatchPlan) -> Self {
+        let nt = grid.time.len();
+        let tr = Transitions::notebook(game, grid);
+        let (params, tables) = Params::notebook(game, grid, &tr);
+        let init = |label: &str, contents: &[u8], usage| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage,
             })
         };
-        // Bind groups per parity: in iteration i, set i % 2 is v_new and the other v_old.
-        let plan = match &self.step {
-            Some(step) => Plan::Fused(
-                step,
-                (0..2)
-                    .map(|new| {
-                        let old = 1 - new;
-                        (0..steps)
-                            .map(|t| {
-                                bind(
-                                    step,
-                                    &[
-                                        &params_buf,
-                                        &eval_steps[t],
-                                        &indices,
-                                        &posts,
-                                        &actions[0][t],
-                                        &actions[1][t],
-                                        &values[old][0][t + 1],
-                                        &values[old][1][t + 1],
-                                        &values[new][0][t + 1],
-                                        &values[new][1][t + 1],
-                                        &values[new][0][t],
-                                        &values[new][1][t],
-                                        &partials,
-                                    ],
-                                )
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ),
-            None => Plan::Separate {
-                evaluate: (0..2)
-                    .map(|new| {
-                        let old = 1 - new;
-                        (0..steps)
-                            .map(|t| {
-                                bind(
-                                    &self.evaluate,
-                                    &[
-                                        &params_buf,
-                                        &eval_steps[t],
-                                        &indices,
-                                        &posts,
-                                        &actions[0][t],
-                                        &actions[1][t],
-                                        &values[old][0][t + 1],
-                                        &values[old][1][t + 1],
-                                        &values[new][0][t],
-                                        &values[new][1][t],
-                                    ],
-                                )
-                            })
-                            .collect()
-                    })
-                    .collect(),
-                best_response: (0..2)
-                    .map(|new| {
-                        (0..2)
-                            .map(|agent| {
-                                (0..steps)
-                                    .map(|t| {
-                                        bind(
-                                            &self.best_response,
-                                            &[
-                                                &params_buf,
-                                                &br_steps[agent][t],
-                                                &indices,
-                                                &posts,
-                                                &actions[0][t],
-                                                &actions[1][t],
-                                                &values[new][0][t + 1],
-                                                &values[new][1][t + 1],
-                                                &partials,
-                                            ],
-                                        )
-                                    })
-                                    .collect()
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            },
+        let buffer = |label: &str, size: u64, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
         };
-        let sums_group = bind(&self.policy_change, &[&partials, &sums]);
-
-        let mut policy_change = Vec::new();
-        let mut converged = false;
-        let mut last_new = 0;
-        for iteration in 0..solver.max_iterations as usize {
-            let new = iteration % 2;
-            last_new = new;
-            let mut encoder = device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                for t in (0..steps).rev() {
-                    match &plan {
-                        Plan::Fused(step, groups) => {
-                            pass.set_pipeline(step);
-                            pass.set_bind_group(0, &groups[new][t], &[]);
-                            pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
-                        }
-                        Plan::Separate {
-                            evaluate,
-                            best_response,
-                        } => {
-                            pass.set_pipeline(&self.evaluate);
-                            pass.set_bind_group(0, &evaluate[new][t], &[]);
-                            pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
-                            pass.set_pipeline(&self.best_response);
-                            for agent in &best_response[new] {
-                                pass.set_bind_group(0, &agent[t], &[]);
-                                pass.dispatch_workgroups(slice_groups.0, slice_groups.1, 1);
-                            }
-                        }
-                    }
-                }
-                pass.set_pipeline(&self.policy_change);
-                pass.set_bind_group(0, &sums_group, &[]);
-                pass.dispatch_workgroups(sums_groups.0, sums_groups.1, 1);
-            }
-            self.ctx.queue.submit([encoder.finish()]);
-            let counts: Vec<u32> = self.ctx.read_buffer(&sums, sums_len as u64 * 4)?;
-            let changed: u64 = counts.iter().map(|&s| s as u64).sum();
-            let change = changed as f64 / (nf * ns) as f64;
-            policy_change.push(change);
-            progress(iteration + 1, change);
-            if change < solver.tolerance {
-                converged = true;
-                break;
-            }
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let uniform = wgpu::BufferUsages::UNIFORM;
+        // wgpu zero-initialises buffers, which is the notebook's start for the values.
+        let values = std::array::from_fn(|set| {
+            std::array::from_fn(|agent| {
+                (0..nt)
+                    .map(|t| buffer(&format!("values {set} {agent} {t}"), slice_bytes(grid), storage))
+                    .collect()
+            })
+        });
+        // The notebook starts every action at 1 (code INITIAL_ACTION).
+        let initial = vec![INITIAL_ACTION as u32; grid.slice_len()];
+        let actions = std::array::from_fn(|agent| {
+            (0..nt)
+                .map(|t| init(&format!("actions {agent} {t}"), bytemuck::cast_slice(&initial), storage))
+                .collect()
+        });
+        let step = |t: usize, agent: u32| {
+            let partials_at = ((agent as usize * plan.steps + t) * plan.groups_per_slice) as u32;
+            let step = Step::new(game, grid, t, agent, partials_at);
+            init("step", bytemuck::bytes_of(&step), uniform)
+        };
+        Buffers {
+            params: init("params", bytemuck::bytes_of(&params), uniform),
+            indices: init("indices", bytemuck::cast_slice(&tables.indices), storage),
+            posts: init("posts", bytemuck::cast_slice(&tables.posts), storage),
+            values,
+            actions,
+            partials: buffer(
+                "partials",
+                plan.partials_len as u64 * 4,
+                wgpu::BufferUsages::STORAGE,
+            ),
+            sums: buffer("sums", plan.sums_len as u64 * 4, storage),
+            eval_steps: (0..plan.steps).map(|t| step(t, 0)).collect(),
+            br_steps: std::array::from_fn(|agent| {
+                (0..plan.steps).map(|t| step(t, agent as u32)).collect()
+            }),
         }
-
-        let mut out_values = Vec::with_capacity(2 * nt * slice);
-        let mut out_policy = Vec::with_capacity(2 * nt * slice);
-        for agent in 0..2 {
-            for t in 0..nt {
-                let v: Vec<f32> = self
-                    .ctx
-                    .read_buffer(&values[last_new][agent][t], slice_bytes(grid))?;
-                out_values.extend_from_slice(&v);
-                let a: Vec<u32> = self
-                    .ctx
-                    .read_buffer(&actions[agent][t], slice_bytes(grid))?;
-                out_policy.extend(a.iter().map(|&c| c as u8));
-            }
-        }
-        Ok(Solution {
-            shape: [2, nt, nf, ns, ns],
-            values: Values::F32(out_values),
-            policy: out_policy,
-            policy_change,
-            converged,
-            solve_seconds: start.elapsed().as_secs_f64(),
-        })
     }
 }
 
 /// The bind groups of one solve, per parity of the iteration and per time step.
-enum Plan<'p> {
-    /// The `notebook_step` pipeline and its bind groups: [parity][t].
-    Fused(&'p wgpu::ComputePipeline, Vec<Vec<wgpu::BindGroup>>),
+enum BindGroups {
+    /// `notebook_step`: [parity][t]; and the policy-change sums.
+    Fused([Vec<wgpu::BindGroup>; 2], wgpu::BindGroup),
     /// `notebook_evaluate`: [parity][t]; `notebook_best_response`: [parity][agent][t].
     Separate {
-        evaluate: Vec<Vec<wgpu::BindGroup>>,
-        best_response: Vec<Vec<Vec<wgpu::BindGroup>>>,
+        evaluate: [Vec<wgpu::BindGroup>; 2],
+        best_response: [[Vec<wgpu::BindGroup>; 2]; 2],
+        sums: wgpu::BindGroup,
     },
+}
+
+impl BindGroups {
+    fn sums(&self) -> &wgpu::BindGroup {
+        match self {
+            BindGroups::Fused(_, sums) | BindGroups::Separate { sums, .. } => sums,
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The command line (clap derive); no logic lives here.
+//! The command line (clap derive); no logic lives here. Its enums are the CLI's own and are
+//! converted into the library's at the boundary (`commands.rs`).
 
 use std::path::PathBuf;
 
@@ -23,6 +24,15 @@ pub enum BackendChoice {
     Gpu,
     /// The GPU when a hardware adapter is present, else the CPU.
     Auto,
+}
+
+/// `--save-values`: which value slices an `equilibrium` run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveValuesChoice {
+    /// Only t = 0: values.npy has shape (2, fee_points, stake_points, stake_points).
+    T0,
+    /// Every time slice: shape (2, time_points, fee_points, stake_points, stake_points).
+    All,
 }
 
 /// Where `mmgame bench` runs.
@@ -67,7 +77,7 @@ pub enum Command {
         json: bool,
         /// Equilibrium scheme: write the t = 0 value slice only, or all of them.
         #[arg(long, value_enum, default_value = "t0")]
-        save_values: crate::equilibrium_run::SaveValues,
+        save_values: SaveValuesChoice,
         /// Do not draw the plots (PNG and SVG of the notebook's figures).
         #[arg(long)]
         no_plots: bool,
@@ -103,14 +113,14 @@ pub enum Command {
     /// bandwidth; prints a table and writes bench.csv (see BENCHMARKS.md).
     Bench {
         /// The scheme to time.
-        #[arg(long, default_value = "notebook", value_parser = crate::bench::parse_scheme)]
+        #[arg(long, default_value = "notebook", value_parser = crate::tools::bench::parse_scheme)]
         scheme: crate::config::Scheme,
         /// Where to run.
         #[arg(long, value_enum, default_value = "both")]
         backend: BenchBackend,
         /// Grids as fee x stake x time points, e.g. 31x61x9 [default: 15x15x5 31x61x9 41x121x9].
         #[arg(long, value_name = "FxSxT", num_args = 1..)]
-        grid: Vec<crate::bench::GridSize>,
+        grid: Vec<crate::tools::bench::GridSize>,
         /// Timed runs per grid and backend, after one warm-up.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         runs: u32,
@@ -138,7 +148,7 @@ pub enum Command {
         /// Solve only the points whose index is i modulo n (for batch schedulers); join the
         /// parts with `mmgame sweep-merge`.
         #[arg(long, value_name = "i/n")]
-        shard: Option<crate::sweep::Shard>,
+        shard: Option<crate::tools::sweep::Shard>,
         /// Output folder.
         #[arg(long, default_value = "mmgame-sweep")]
         out: PathBuf,

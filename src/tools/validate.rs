@@ -1,18 +1,18 @@
 //! CPU-versus-GPU agreement: the same scenario solved on both backends, compared state by
 //! state, with every differing action judged by what it gives up in f64.
 
-use crate::app::{solve_cpu, solve_gpu};
-use crate::config::Scenario;
+use crate::api::{Backend, Output, Run, SaveValues, Silent, SolveOptions, Solver};
+use crate::config::{Scenario, Scheme};
 use crate::error::Error;
+use crate::gpu::equilibrium::GPU_TIE_TOLERANCE;
 use crate::grid::{pair, Grid, Transitions, ACTION_CODES, CONTROL_CODES, PAIR_CODES};
 use crate::model::Game;
-use crate::solution::Solution;
+use crate::scheme::{MemorySink, Solution};
 
 /// A GPU action within this share of the largest |value| of the best response's total is a
 /// tie, not an error: f32 values carry about 1e-7 relative error per step, and the totals of
 /// two controls that differ by less cannot be told apart in f32.
 pub const TIE_EPSILON: f64 = 1e-5;
-use crate::gpu::equilibrium::GPU_TIE_TOLERANCE;
 
 /// The largest value difference, relative to the largest |value|, that passes.
 pub const VALUE_TOLERANCE: f64 = 1e-4;
@@ -165,13 +165,14 @@ pub fn compare_equilibrium(
     game: &Game,
     grid: &Grid,
     mode: crate::grid::Interpolation,
-    cpu: &crate::cpu::equilibrium::MemorySink,
-    gpu: &crate::cpu::equilibrium::MemorySink,
-) -> EquilibriumAgreement {
+    cpu: &MemorySink,
+    gpu: &MemorySink,
+) -> Result<EquilibriumAgreement, Error> {
     use crate::cpu::equilibrium::{exploitability, payoffs, Kernel, PAIRS};
     use crate::cpu::gain::{GainTables, StepGains};
     let tr = crate::grid::ClampedTransitions::new(game, grid, mode);
-    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post);
+    let threads = crate::cpu::team::default_threads();
+    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
     let n = cpu.values.len();
     let largest = cpu
         .values
@@ -235,168 +236,95 @@ pub fn compare_equilibrium(
             }
         }
     }
-    EquilibriumAgreement {
+    Ok(EquilibriumAgreement {
         states: n,
         identical,
         value_difference,
         invalid,
         value_error,
         largest_miss,
+    })
+}
+
+/// What `mmgame validate` found: both runs and how far they agree.
+pub enum Report {
+    Notebook {
+        cpu: Box<Run>,
+        gpu: Box<Run>,
+        agreement: Agreement,
+    },
+    Equilibrium {
+        cpu: Box<Run>,
+        gpu: Box<Run>,
+        agreement: EquilibriumAgreement,
+    },
+}
+
+impl Report {
+    pub fn passes(&self) -> bool {
+        match self {
+            Report::Notebook { agreement, .. } => agreement.passes(),
+            Report::Equilibrium { agreement, .. } => agreement.passes(),
+        }
+    }
+
+    /// The error a failed validation exits with (`None` when it passes).
+    pub fn failure(&self) -> Option<Error> {
+        if self.passes() {
+            return None;
+        }
+        Some(Error::Disagreement(match self {
+            Report::Notebook { agreement: a, .. } => format!(
+                "validate: the GPU disagrees with the CPU beyond tolerance ({} non-tie actions, value difference {:.3e})",
+                a.differences.len() - a.ties(),
+                a.value_difference
+            ),
+            Report::Equilibrium { agreement: a, .. } => format!(
+                "validate: {} GPU selections break the equilibrium rule in f64, value error {:.3e}",
+                a.invalid.len(),
+                a.value_error
+            ),
+        }))
     }
 }
 
-/// `mmgame validate`: solves on both backends and prints the agreement report.
-pub fn run(scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
-    if scenario.solver.scheme == crate::config::Scheme::Equilibrium {
-        return run_equilibrium(scenario, adapter);
-    }
-    let (cpu, cpu_info) = solve_cpu(scenario, true)?;
-    let ctx = crate::gpu::context::GpuContext::new(adapter)?;
-    let (gpu, gpu_info) = solve_gpu(scenario, &ctx, true)?;
+/// Solves `scenario` on the CPU and on the GPU (`adapter`) and compares them state by state.
+pub fn validate(solver: &Solver, scenario: &Scenario, adapter: Option<&str>) -> Result<Report, Error> {
+    let options = |backend| SolveOptions {
+        backend,
+        adapter: adapter.map(str::to_string),
+        // The equilibrium check reads every value slice.
+        save_values: SaveValues::All,
+        output: Output::Memory,
+        ..Default::default()
+    };
+    // The GPU first: without an adapter there is nothing to compare, so fail before the CPU
+    // solve.
+    let gpu = solver.solve(scenario, &options(Backend::Gpu), &mut Silent)?;
+    let cpu = solver.solve(scenario, &options(Backend::Cpu), &mut Silent)?;
     let (game, grid) = (scenario.game(), scenario.grid());
-    let a = compare(&game, &grid, &cpu, &gpu);
-    let g = &scenario.grid;
-    println!(
-        "validate: {} scheme, grid {} fee × {}² stake × {} time points",
-        scenario.solver.scheme.name(),
-        g.fee_points,
-        g.stake_points,
-        g.time_points
-    );
-    println!(
-        "  cpu ({}, {}): {} iterations, {:.3} s, {:.3e} cell updates/s",
-        cpu_info.device,
-        cpu_info.precision,
-        cpu.iterations(),
-        cpu.solve_seconds,
-        cpu.cell_updates_per_second()
-    );
-    println!(
-        "  gpu ({}, {}, {}): {} iterations, {:.3} s, {:.3e} cell updates/s",
-        gpu_info.device,
-        gpu_info.device_type,
-        gpu_info.precision,
-        gpu.iterations(),
-        gpu.solve_seconds,
-        gpu.cell_updates_per_second()
-    );
-    println!(
-        "  policy change: cpu {:?}\n                 gpu {:?}",
-        cpu.policy_change, gpu.policy_change
-    );
-    report(&a)
-}
-
-/// Prints the agreement figures; an error when beyond tolerance.
-fn report(a: &Agreement) -> Result<(), Error> {
-    println!(
-        "  identical actions: {} of {} ({:.4}%)",
-        a.identical,
-        a.states,
-        100.0 * a.identical as f64 / a.states as f64
-    );
-    println!(
-        "  largest value difference: {:.3e} of the largest value (tolerance {VALUE_TOLERANCE:e})",
-        a.value_difference
-    );
-    println!(
-        "  differing actions: {} ({} ties within ε = {TIE_EPSILON:e}·max|v| = {:.3e}; largest f64 gain given up {:.3e})",
-        a.differences.len(),
-        a.ties(),
-        a.epsilon,
-        a.largest_loss()
-    );
-    for (at, loss) in a.differences.iter().take(20) {
-        println!(
-            "    agent {} t {} fee {} stake0 {} stake1 {}: gives up {loss:.3e}{}",
-            at[0],
-            at[1],
-            at[2],
-            at[3],
-            at[4],
-            if *loss <= a.epsilon { " (tie)" } else { "" }
-        );
-    }
-    if a.differences.len() > 20 {
-        println!("    … {} more", a.differences.len() - 20);
-    }
-    if a.passes() {
-        println!("PASS");
-        Ok(())
-    } else {
-        Err(Error::Disagreement(format!(
-            "validate: the GPU disagrees with the CPU beyond tolerance ({} non-tie actions, value difference {:.3e})",
-            a.differences.len() - a.ties(),
-            a.value_difference
-        )))
-    }
-}
-
-fn run_equilibrium(scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
-    use crate::cpu::equilibrium::{MemorySink, StepDiagnostics};
-    let (game, grid) = (scenario.game(), scenario.grid());
-    let mode = scenario.solver.interpolation;
-    let ctx = crate::gpu::context::GpuContext::new(adapter)?;
-    let (mut cpu, mut gpu) = (MemorySink::new(&grid), MemorySink::new(&grid));
-    let c = crate::cpu::equilibrium::solve(&game, &grid, mode, &mut cpu, |_, _| {})?;
-    let g = crate::gpu::equilibrium::EquilibriumGpu::new(&ctx)?.solve(
-        &game,
-        &grid,
-        mode,
-        &mut gpu,
-        |_, _| {},
-    )?;
-    let a = compare_equilibrium(&game, &grid, mode, &cpu, &gpu);
-    let cells = crate::cpu::equilibrium::EquilibriumSolution::cell_updates(&grid);
-    let gr = &scenario.grid;
-    println!(
-        "validate: equilibrium scheme, grid {} fee × {}² stake × {} time points",
-        gr.fee_points, gr.stake_points, gr.time_points
-    );
-    println!(
-        "  cpu (f64): {:.3} s, {:.3e} cell updates/s",
-        c.solve_seconds,
-        cells / c.solve_seconds
-    );
-    println!(
-        "  gpu ({}, f32): {:.3} s, {:.3e} cell updates/s",
-        ctx.info.name,
-        g.solve_seconds,
-        cells / g.solve_seconds
-    );
-    let several = |d: &[StepDiagnostics]| d.iter().map(|s| s.several_equilibria).sum::<u64>();
-    println!(
-        "  states with several equilibria: cpu {}, gpu {}",
-        several(&c.diagnostics),
-        several(&g.diagnostics)
-    );
-    println!(
-        "  actions identical to the cpu's: {} of {} ({:.4}%); values differ by up to {:.3e} of the largest",
-        a.identical,
-        a.states,
-        100.0 * a.identical as f64 / a.states as f64,
-        a.value_difference
-    );
-    println!(
-        "  gpu selections checked in f64 on the gpu's own V(t+1): {} invalid (no tolerance between ½ and 2× the GPU's τ = {GPU_TIE_TOLERANCE:e}·max(1, |U|) makes them a finalist; largest miss {:.3e}); largest value error {:.3e} (tolerance {VALUE_TOLERANCE:e})",
-        a.invalid.len(),
-        a.largest_miss,
-        a.value_error
-    );
-    for (at, miss) in a.invalid.iter().take(20) {
-        println!(
-            "    t {} fee {} stake0 {} stake1 {}: misses the rule by {miss:.3e}",
-            at[0], at[1], at[2], at[3]
-        );
-    }
-    if a.passes() {
-        println!("PASS");
-        Ok(())
-    } else {
-        Err(Error::Disagreement(format!(
-            "validate: {} GPU selections break the equilibrium rule in f64, value error {:.3e}",
-            a.invalid.len(),
-            a.value_error
-        )))
-    }
+    let missing = || Error::Internal("a memory run without its arrays".into());
+    Ok(match scenario.solver.scheme {
+        Scheme::Notebook => {
+            let (c, g) = (cpu.notebook().ok_or_else(missing)?, gpu.notebook().ok_or_else(missing)?);
+            let agreement = compare(&game, &grid, c, g);
+            Report::Notebook {
+                cpu: Box::new(cpu),
+                gpu: Box::new(gpu),
+                agreement,
+            }
+        }
+        Scheme::Equilibrium => {
+            let c = cpu.equilibrium().and_then(|e| e.memory.as_ref());
+            let g = gpu.equilibrium().and_then(|e| e.memory.as_ref());
+            let (c, g) = (c.ok_or_else(missing)?, g.ok_or_else(missing)?);
+            let mode = scenario.solver.interpolation;
+            let agreement = compare_equilibrium(&game, &grid, mode, c, g)?;
+            Report::Equilibrium {
+                cpu: Box::new(cpu),
+                gpu: Box::new(gpu),
+                agreement,
+            }
+        }
+    })
 }

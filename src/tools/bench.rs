@@ -13,23 +13,21 @@
 //! creation and upload, every iteration's submission and policy-change readback, and the final
 //! readback of values and actions: from the first submission to the last result on the host.
 //!
-//! The schemes are dispatched in [`solve_cpu`] and [`GpuSolver`] (and their work per cell
-//! update in [`work_per_update`]); the criterion benches (`benches/notebook.rs`) use the same
-//! functions, so a new scheme is added in those three places.
+//! Every timed solve goes through [`crate::api::Solver::solve`] ([`time_solve`]), with the
+//! same fit checks as any other solve; a scheme's work per cell update is counted in
+//! [`work_per_update`]. The criterion benches (`benches/notebook.rs`) use the same functions.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Instant;
 
-use crate::cli::BenchBackend;
+use crate::api::{Backend, Output, Resolved, Silent, SolveOptions, Solver};
 use crate::config::{Scenario, Scheme};
-use crate::cpu::equilibrium::{EquilibriumSolution, SliceValues, StepSink};
 use crate::cpu::team;
 use crate::error::Error;
 use crate::gpu::context::{device_type, GpuContext};
-use crate::gpu::notebook::NotebookGpu;
-use crate::output;
+use crate::io::csv::{write_bench, BenchRow};
 use crate::resources::{available_memory, check_memory};
 
 /// Policy iterations per benchmarked solve (the notebook's `max_iter`).
@@ -169,111 +167,32 @@ pub fn scenario(scheme: Scheme, grid: GridSize) -> Result<Scenario, Error> {
 /// One timed solve.
 #[derive(Debug, Clone, Copy)]
 pub struct Timed {
-    /// Seconds of the solver call alone.
+    /// Seconds of the solver call alone (`Run::solve_seconds`: no file is written).
     pub seconds: f64,
     pub cell_updates: f64,
     pub iterations: usize,
 }
 
-/// Solves `scenario` once on the CPU, timing the solver call.
-pub fn solve_cpu(scenario: &Scenario) -> Result<Timed, Error> {
-    let (game, grid) = (scenario.game(), scenario.grid());
-    match scenario.solver.scheme {
-        Scheme::Notebook => {
-            check_memory(
-                "this grid on the CPU",
-                crate::app::notebook_cpu_bytes(scenario),
-            )?;
-            timed(|| {
-                let s = crate::cpu::notebook::solve(&game, &grid, &scenario.solver, |_, _| {});
-                Ok((s.cell_updates(), s.iterations()))
-            })
-        }
-        Scheme::Equilibrium => timed(|| {
-            let mode = scenario.solver.interpolation;
-            crate::cpu::equilibrium::solve(&game, &grid, mode, &mut Discard, |_, _| {})?;
-            Ok((EquilibriumSolution::cell_updates(&grid), 1))
-        }),
-    }
-}
-
-/// Times `solve`, which returns (cell updates, iterations).
-fn timed(solve: impl FnOnce() -> Result<(f64, usize), Error>) -> Result<Timed, Error> {
-    let start = Instant::now();
-    let (cell_updates, iterations) = solve()?;
+/// Solves `scenario` once on `backend` through `solver`, keeping nothing but the timing: the
+/// `equilibrium` scheme's policy is dropped as it is computed, the `notebook` scheme's arrays
+/// are read back (on the GPU) but not written. On the GPU the solver call returns only once
+/// the device has finished and the results are on the host.
+pub fn time_solve(solver: &Solver, scenario: &Scenario, backend: Resolved, adapter: Option<&str>) -> Result<Timed, Error> {
+    let options = SolveOptions {
+        backend: match backend {
+            Resolved::Cpu => Backend::Cpu,
+            Resolved::Gpu => Backend::Gpu,
+        },
+        adapter: adapter.map(str::to_string),
+        output: Output::Discard,
+        ..Default::default()
+    };
+    let run = solver.solve(scenario, &options, &mut Silent)?;
     Ok(Timed {
-        seconds: start.elapsed().as_secs_f64(),
-        cell_updates,
-        iterations,
+        seconds: run.solve_seconds,
+        cell_updates: run.cell_updates,
+        iterations: run.iterations(),
     })
-}
-
-/// A sink that drops each time step: benchmarks time the sweep, not the disk.
-struct Discard;
-
-impl StepSink for Discard {
-    fn wants_values(&self) -> bool {
-        false
-    }
-
-    fn step(&mut self, _: usize, _: [&[u8]; 2], _: SliceValues<'_>) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-/// A scheme's GPU solver with its pipelines built, reused by every timed solve.
-pub enum GpuSolver<'a> {
-    Notebook(NotebookGpu<'a>),
-    Equilibrium(crate::gpu::equilibrium::EquilibriumGpu<'a>),
-}
-
-impl<'a> GpuSolver<'a> {
-    pub fn new(ctx: &'a GpuContext, scheme: Scheme) -> Result<Self, Error> {
-        match scheme {
-            Scheme::Notebook => Ok(GpuSolver::Notebook(NotebookGpu::new(ctx)?)),
-            Scheme::Equilibrium => Ok(GpuSolver::Equilibrium(
-                crate::gpu::equilibrium::EquilibriumGpu::new(ctx)?,
-            )),
-        }
-    }
-
-    /// Solves `scenario` once, timing the solver call, which returns only once the device
-    /// has finished and the results are on the host.
-    pub fn solve(&self, scenario: &Scenario) -> Result<Timed, Error> {
-        let (game, grid) = (scenario.game(), scenario.grid());
-        match self {
-            GpuSolver::Notebook(solver) => {
-                // The values (f32) and actions (u8) read back to the host.
-                let states = scenario.grid.all_states();
-                check_memory("this grid's results", states.saturating_mul(4 + 1))?;
-                timed(|| {
-                    let s = solver.solve(&game, &grid, &scenario.solver, |_, _| {})?;
-                    Ok((s.cell_updates(), s.iterations()))
-                })
-            }
-            GpuSolver::Equilibrium(solver) => timed(|| {
-                let mode = scenario.solver.interpolation;
-                solver.solve(&game, &grid, mode, &mut Discard, |_, _| {})?;
-                Ok((EquilibriumSolution::cell_updates(&grid), 1))
-            }),
-        }
-    }
-}
-
-/// Which device a row is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Cpu,
-    Gpu,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Cpu => "cpu",
-            Backend::Gpu => "gpu",
-        }
-    }
 }
 
 /// What one cell update asks of the memory and the arithmetic units, counted from the kernels.
@@ -323,14 +242,14 @@ pub struct Work {
 /// 176 B of tables, 220 flops of which 8 are exp and 24 divisions. The separate kernels, used
 /// where an adapter allows fewer than 11 storage buffers per stage, read the actions three
 /// times: 72 B.
-pub fn work_per_update(scheme: Scheme, backend: Backend) -> Result<Work, Error> {
+pub fn work_per_update(scheme: Scheme, backend: Resolved) -> Result<Work, Error> {
     match (scheme, backend) {
-        (Scheme::Notebook, Backend::Cpu) => Ok(Work {
+        (Scheme::Notebook, Resolved::Cpu) => Ok(Work {
             array_bytes: 2 + (16 + 16) + 24 + 24 + 2,
             table_bytes: (20 + 2 * 24) + 2 * 3 * (20 + 24) + 16,
             flops: 6 + 11 + 11,
         }),
-        (Scheme::Notebook, Backend::Gpu) => Ok(Work {
+        (Scheme::Notebook, Resolved::Gpu) => Ok(Work {
             array_bytes: 16 + (8 + 8) + 2 * 12,
             table_bytes: 24 + 2 * (3 * 24 + 4),
             flops: 54 + 2 * 83,
@@ -342,14 +261,14 @@ pub fn work_per_update(scheme: Scheme, backend: Backend) -> Result<Work, Error> 
         // each) and the sum: 24 flops; × 18 = 432; the exploitabilities and the selection
         // about 70 more. Tables per pair: fee entry, two stake entries (lo, hi, weight: 3 × 20 B)
         // and the gain factors (3 × 8 B).
-        (Scheme::Equilibrium, Backend::Cpu) => Ok(Work {
+        (Scheme::Equilibrium, Resolved::Cpu) => Ok(Work {
             array_bytes: 16 + 16 + 2,
             table_bytes: 9 * (60 + 24) + 9 * 2 * 8 * 8,
             flops: 432 + 70,
         }),
         // The GPU computes each gain from the model (27 flops, as for the notebook scheme)
         // instead of tables: 18 × (27 + 21 + 1) + 70; values are f32 and the two actions one u32.
-        (Scheme::Equilibrium, Backend::Gpu) => Ok(Work {
+        (Scheme::Equilibrium, Resolved::Gpu) => Ok(Work {
             array_bytes: 8 + 8 + 4,
             table_bytes: 9 * 2 * 8 * 4 + 9 * 3 * 16,
             flops: 18 * (27 + 21 + 1) + 70,
@@ -425,7 +344,7 @@ pub struct Bandwidth {
 /// team (`team::fill`, one contiguous share per thread, `copy_from_slice`, i.e. memcpy), one
 /// warm-up then `runs` timed copies. Both buffers are written before the warm-up, so no run
 /// pays for page faults.
-pub fn cpu_copy_bandwidth(copy_bytes: u64, runs: usize) -> Result<Bandwidth, Error> {
+pub fn cpu_copy_bandwidth(copy_bytes: u64, runs: usize, threads: usize) -> Result<Bandwidth, Error> {
     // On a machine short of memory, a smaller copy (a quarter of what is available, still far
     // beyond the caches) rather than a refusal.
     let copy_bytes = copy_bytes.min(available_memory().map_or(u64::MAX, |m| m / 4));
@@ -435,9 +354,9 @@ pub fn cpu_copy_bandwidth(copy_bytes: u64, runs: usize) -> Result<Bandwidth, Err
     let mut dst = vec![2u64; len];
     let (seconds, ()) = measure(runs, || {
         let start = Instant::now();
-        team::fill(&mut dst, |at, chunk| {
+        team::fill(threads, &mut dst, |at, chunk| {
             chunk.copy_from_slice(&src[at..at + chunk.len()])
-        });
+        })?;
         Ok((start.elapsed().as_secs_f64(), ()))
     })?;
     std::hint::black_box(&dst);
@@ -490,11 +409,20 @@ pub fn gpu_copy_bandwidth(
     })?
 }
 
+/// Where `mmgame bench` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backends {
+    Cpu,
+    Gpu,
+    /// The CPU, and the GPU when an adapter is present.
+    Both,
+}
+
 /// What `mmgame bench` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub scheme: Scheme,
-    pub backend: BenchBackend,
+    pub backends: Backends,
     /// Empty: [`DEFAULT_GRIDS`].
     pub grids: Vec<GridSize>,
     pub runs: usize,
@@ -503,30 +431,57 @@ pub struct Options {
 }
 
 /// One device as the report shows it.
-struct Device {
-    backend: Backend,
-    name: String,
-    threads: Option<usize>,
-    work: Work,
-    bandwidth: Bandwidth,
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub backend: Resolved,
+    pub name: String,
+    pub threads: Option<usize>,
+    pub work: Work,
+    pub bandwidth: Bandwidth,
 }
 
 impl Device {
-    fn bound(&self) -> f64 {
+    /// Cell updates per second if every update moved only its grid-array bytes at the
+    /// measured copy bandwidth.
+    pub fn bound(&self) -> f64 {
         self.bandwidth.bytes_per_second.median / self.work.array_bytes as f64
     }
 }
 
 /// One (grid, backend) measurement.
-struct Row {
-    grid: GridSize,
-    device: usize,
-    iterations: usize,
-    cell_updates: f64,
-    runs: usize,
-    seconds: Spread,
-    rate: Spread,
-    ratio: Option<f64>,
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub grid: GridSize,
+    /// Index into the report's devices.
+    pub device: usize,
+    pub iterations: usize,
+    pub cell_updates: f64,
+    pub runs: usize,
+    pub seconds: Spread,
+    pub rate: Spread,
+    /// GPU/CPU cell-update rate on this grid, when both ran.
+    pub ratio: Option<f64>,
+}
+
+/// What `mmgame bench` measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub scheme: Scheme,
+    pub runs: usize,
+    pub devices: Vec<Device>,
+    pub rows: Vec<Row>,
+    /// bench.csv.
+    pub csv: PathBuf,
+}
+
+/// What a benchmark reports as it goes.
+pub enum Progress<'a> {
+    /// The GPU was asked for with the CPU (`Both`) but cannot be used: skipped.
+    GpuSkipped(&'a Error),
+    /// A device is ready, its bandwidth measured.
+    Device(&'a Device),
+    /// A grid was measured on a device.
+    Measured(&'a Row, &'a Device),
 }
 
 /// The CPU's model name (Linux), or "cpu".
@@ -542,8 +497,53 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "cpu".to_string())
 }
 
-/// `mmgame bench`.
-pub fn run(opts: &Options) -> Result<(), Error> {
+/// The devices `opts` asks for, each with its copy bandwidth measured.
+fn devices(
+    solver: &Solver,
+    opts: &Options,
+    runs: usize,
+    on: &mut impl FnMut(Progress),
+) -> Result<Vec<Device>, Error> {
+    let mut devices = Vec::new();
+    if opts.backends != Backends::Gpu {
+        let threads = team::default_threads();
+        devices.push(Device {
+            backend: Resolved::Cpu,
+            name: cpu_name(),
+            threads: Some(threads),
+            work: work_per_update(opts.scheme, Resolved::Cpu)?,
+            bandwidth: cpu_copy_bandwidth(COPY_BYTES, runs, threads)?,
+        });
+        on(Progress::Device(&devices[devices.len() - 1]));
+    }
+    if opts.backends != Backends::Cpu {
+        let ctx = match solver.gpu(opts.adapter.as_deref()) {
+            Ok(gpu) => gpu.ctx.clone(),
+            Err(e) if opts.backends == Backends::Both => {
+                on(Progress::GpuSkipped(&e));
+                return Ok(devices);
+            }
+            Err(e) => return Err(e),
+        };
+        devices.push(Device {
+            backend: Resolved::Gpu,
+            name: format!(
+                "{} ({}, {})",
+                ctx.info.name,
+                device_type(ctx.info.device_type),
+                format!("{:?}", ctx.info.backend).to_lowercase()
+            ),
+            threads: None,
+            work: work_per_update(opts.scheme, Resolved::Gpu)?,
+            bandwidth: gpu_copy_bandwidth(&ctx, COPY_BYTES, runs)?,
+        });
+        on(Progress::Device(&devices[devices.len() - 1]));
+    }
+    Ok(devices)
+}
+
+/// `mmgame bench`: every grid on every device, then bench.csv in `opts.out`.
+pub fn run(solver: &Solver, opts: &Options, mut on: impl FnMut(Progress)) -> Result<Report, Error> {
     let grids = if opts.grids.is_empty() {
         DEFAULT_GRIDS.to_vec()
     } else {
@@ -554,105 +554,33 @@ pub fn run(opts: &Options) -> Result<(), Error> {
         .iter()
         .map(|&g| scenario(opts.scheme, g))
         .collect::<Result<Vec<_>, _>>()?;
-    output::check_output_dir(&opts.out)?;
+    crate::io::check_output_dir(&opts.out)?;
     let runs = opts.runs.max(1);
-    let (want_cpu, want_gpu) = match opts.backend {
-        BenchBackend::Cpu => (true, false),
-        BenchBackend::Gpu => (false, true),
-        BenchBackend::Both => (true, true),
-    };
-    let per_solve = match opts.scheme {
-        Scheme::Notebook => format!("{BENCH_ITERATIONS} iterations per solve"),
-        Scheme::Equilibrium => "one backward sweep per solve".to_string(),
-    };
-    println!(
-        "{} scheme: {per_solve}, 1 warm-up + {runs} timed run{} per grid and backend",
-        opts.scheme.name(),
-        if runs == 1 { "" } else { "s" }
-    );
-
-    let mut devices = Vec::new();
-    if want_cpu {
-        let work = work_per_update(opts.scheme, Backend::Cpu)?;
-        let bandwidth = cpu_copy_bandwidth(COPY_BYTES, runs)?;
-        let threads = team::team_size();
-        devices.push(Device {
-            backend: Backend::Cpu,
-            name: cpu_name(),
-            threads: Some(threads),
-            work,
-            bandwidth,
-        });
-    }
-    let ctx = if want_gpu {
-        match GpuContext::new(opts.adapter.as_deref()) {
-            Ok(ctx) => Some(ctx),
-            Err(e) if opts.backend == BenchBackend::Both => {
-                println!("gpu: skipped ({e})");
-                None
-            }
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
-    let gpu = match &ctx {
-        Some(ctx) => {
-            let solver = GpuSolver::new(ctx, opts.scheme)?;
-            let work = work_per_update(opts.scheme, Backend::Gpu)?;
-            let bandwidth = gpu_copy_bandwidth(ctx, COPY_BYTES, runs)?;
-            devices.push(Device {
-                backend: Backend::Gpu,
-                name: format!(
-                    "{} ({}, {})",
-                    ctx.info.name,
-                    device_type(ctx.info.device_type),
-                    format!("{:?}", ctx.info.backend).to_lowercase()
-                ),
-                threads: None,
-                work,
-                bandwidth,
-            });
-            Some((devices.len() - 1, solver))
-        }
-        None => None,
-    };
-    for d in &devices {
-        print_device(d);
-    }
+    let devices = devices(solver, opts, runs, &mut on)?;
 
     let mut rows = Vec::new();
     for (&grid, scenario) in grids.iter().zip(&scenarios) {
         let mut rates = [None, None];
         for (i, d) in devices.iter().enumerate() {
+            let adapter = opts.adapter.as_deref();
             let (seconds, last) = measure(runs, || {
-                let t = match d.backend {
-                    Backend::Cpu => solve_cpu(scenario)?,
-                    Backend::Gpu => gpu.as_ref().expect("a GPU solver").1.solve(scenario)?,
-                };
+                let t = time_solve(solver, scenario, d.backend, adapter)?;
                 Ok((t.seconds, t))
             })?;
-            let runs = seconds.len();
             let seconds = Spread::of(&seconds);
-            let rate = seconds.rate(last.cell_updates);
-            println!(
-                "  {} on {}: median {:.4} s, {:.3e} cell updates/s",
-                grid.pretty(),
-                d.backend.name(),
-                seconds.median,
-                rate.median
-            );
-            rates[d.backend as usize] = Some(rate.median);
-            rows.push(Row {
+            let row = Row {
                 grid,
                 device: i,
                 iterations: last.iterations,
                 cell_updates: last.cell_updates,
                 runs,
+                rate: seconds.rate(last.cell_updates),
                 seconds,
-                rate,
                 ratio: None,
-            });
+            };
+            rates[d.backend as usize] = Some(row.rate.median);
+            on(Progress::Measured(&row, d));
+            rows.push(row);
         }
         if let [Some(cpu), Some(gpu)] = rates {
             let n = rows.len();
@@ -661,150 +589,55 @@ pub fn run(opts: &Options) -> Result<(), Error> {
             }
         }
     }
-
-    println!();
-    print_table(&devices, &rows);
-    output::create_output_dir(&opts.out)?;
-    let path = opts.out.join(CSV_FILE);
-    write_csv(&path, opts.scheme, &devices, &rows)?;
-    println!("wrote {}", path.display());
-    Ok(())
+    crate::io::create_output_dir(&opts.out)?;
+    let csv = opts.out.join(CSV_FILE);
+    write_bench(&csv, &csv_rows(opts.scheme, &devices, &rows))?;
+    Ok(Report {
+        scheme: opts.scheme,
+        runs,
+        devices,
+        rows,
+        csv,
+    })
 }
 
-fn print_device(d: &Device) {
-    let bw = &d.bandwidth;
-    let threads = d
-        .threads
-        .map(|t| format!(", {t} thread{}", if t == 1 { "" } else { "s" }))
-        .unwrap_or_default();
-    let copies = if bw.copies == 1 {
-        String::new()
-    } else {
-        format!("{} × ", bw.copies)
-    };
-    println!("{}: {}{threads}", d.backend.name(), d.name);
-    println!(
-        "  copy bandwidth ({copies}{} MiB, read + written bytes): {:.2} GB/s (min–max {:.2}–{:.2})",
-        bw.copy_bytes >> 20,
-        bw.bytes_per_second.median / 1e9,
-        bw.bytes_per_second.min / 1e9,
-        bw.bytes_per_second.max / 1e9,
-    );
-    println!(
-        "  one cell update: {} B of grid arrays (+{} B of cached tables), {} flops; bandwidth bound {:.3e} cell updates/s",
-        d.work.array_bytes,
-        d.work.table_bytes,
-        d.work.flops,
-        d.bound()
-    );
-}
-
-/// Prints `rows` as columns padded to their widest cell (left-aligned text, right-aligned
-/// numbers).
-fn print_columns(rows: &[Vec<String>], right: &[bool]) {
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(c, s)| {
-                let pad = " ".repeat(widths[c] - s.chars().count());
-                if right[c] {
-                    format!("{pad}{s}")
-                } else {
-                    format!("{s}{pad}")
-                }
-            })
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
-}
-
-fn print_table(devices: &[Device], rows: &[Row]) {
-    let mut table = vec![[
-        "grid",
-        "backend",
-        "iterations",
-        "cell updates",
-        "median s",
-        "min–max s",
-        "cell updates/s",
-        "min–max",
-        "GPU/CPU",
-        "efficiency",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for r in rows {
-        let d = &devices[r.device];
-        table.push(vec![
-            r.grid.pretty(),
-            d.backend.name().to_string(),
-            r.iterations.to_string(),
-            format!("{:.3e}", r.cell_updates),
-            format!("{:.4}", r.seconds.median),
-            format!("{:.4}–{:.4}", r.seconds.min, r.seconds.max),
-            format!("{:.3e}", r.rate.median),
-            format!("{:.2e}–{:.2e}", r.rate.min, r.rate.max),
-            match (r.ratio, d.backend) {
-                (Some(x), Backend::Gpu) => format!("{x:.3}×"),
-                _ => String::new(),
-            },
-            format!("{:.1}%", 100.0 * r.rate.median / d.bound()),
-        ]);
-    }
-    print_columns(
-        &table,
-        &[false, false, true, true, true, true, true, true, true, true],
-    );
-    println!(
-        "efficiency = cell updates/s ÷ (copy bandwidth ÷ bytes of grid arrays per cell update)"
-    );
-}
-
-fn write_csv(path: &Path, scheme: Scheme, devices: &[Device], rows: &[Row]) -> Result<(), Error> {
-    use std::io::Write;
-    output::write_atomic(path, |w| {
-        writeln!(w, "{}", CSV_COLUMNS.join(","))?;
-        for r in rows {
+/// The rows of bench.csv.
+fn csv_rows(scheme: Scheme, devices: &[Device], rows: &[Row]) -> Vec<BenchRow> {
+    rows.iter()
+        .map(|r| {
             let d = &devices[r.device];
             let bw = &d.bandwidth;
-            let cells = [
-                scheme.name().to_string(),
-                d.backend.name().to_string(),
-                format!("\"{}\"", d.name.replace('"', "\"\"")),
-                d.threads.map(|t| t.to_string()).unwrap_or_default(),
-                r.grid.to_string(),
-                r.grid.fee_points.to_string(),
-                r.grid.stake_points.to_string(),
-                r.grid.time_points.to_string(),
-                r.iterations.to_string(),
-                format!("{}", r.cell_updates),
-                r.runs.to_string(),
-                format!("{:e}", r.seconds.median),
-                format!("{:e}", r.seconds.min),
-                format!("{:e}", r.seconds.max),
-                format!("{:e}", r.rate.median),
-                format!("{:e}", r.rate.min),
-                format!("{:e}", r.rate.max),
-                r.ratio.map(|x| format!("{x:e}")).unwrap_or_default(),
-                d.work.array_bytes.to_string(),
-                d.work.table_bytes.to_string(),
-                d.work.flops.to_string(),
-                format!("{:e}", r.rate.median * d.work.flops as f64),
-                (bw.copy_bytes * bw.copies as u64).to_string(),
-                format!("{:e}", bw.bytes_per_second.median),
-                format!("{:e}", bw.bytes_per_second.min),
-                format!("{:e}", d.bound()),
-                format!("{:e}", r.rate.median / d.bound()),
-            ];
-            debug_assert_eq!(cells.len(), CSV_COLUMNS.len());
-            writeln!(w, "{}", cells.join(","))?;
-        }
-        Ok(())
-    })
+            BenchRow {
+                scheme: scheme.name().to_string(),
+                backend: d.backend.name().to_string(),
+                device: d.name.clone(),
+                threads: d.threads,
+                grid: r.grid.to_string(),
+                fee_points: r.grid.fee_points,
+                stake_points: r.grid.stake_points,
+                time_points: r.grid.time_points,
+                iterations: r.iterations,
+                cell_updates: r.cell_updates,
+                runs: r.runs,
+                median_s: r.seconds.median,
+                min_s: r.seconds.min,
+                max_s: r.seconds.max,
+                cell_updates_per_s: r.rate.median,
+                cell_updates_per_s_min: r.rate.min,
+                cell_updates_per_s_max: r.rate.max,
+                gpu_cpu_ratio: r.ratio,
+                bytes_per_update: d.work.array_bytes,
+                table_bytes_per_update: d.work.table_bytes,
+                flops_per_update: d.work.flops,
+                flops_per_s: r.rate.median * d.work.flops as f64,
+                copy_bytes: bw.copy_bytes * bw.copies as u64,
+                copy_bandwidth_bytes_per_s: bw.bytes_per_second.median,
+                copy_bandwidth_bytes_per_s_min: bw.bytes_per_second.min,
+                bound_cell_updates_per_s: d.bound(),
+                efficiency: r.rate.median / d.bound(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -860,7 +693,7 @@ mod tests {
         assert_eq!(s.solver.max_iterations, BENCH_ITERATIONS);
         assert_eq!(s.solver.tolerance, 0.0);
         // The default grid converges after 7 iterations; the benchmark still runs all 10.
-        let t = solve_cpu(&s).unwrap();
+        let t = time_solve(&Solver::new(), &s, Resolved::Cpu, None).unwrap();
         assert_eq!(t.iterations, BENCH_ITERATIONS as usize);
         assert_eq!(t.cell_updates, 15.0 * 225.0 * 4.0 * 10.0);
         assert!(matches!(
@@ -871,9 +704,9 @@ mod tests {
 
     #[test]
     fn work_per_update_matches_the_kernel_counts() {
-        let cpu = work_per_update(Scheme::Notebook, Backend::Cpu).unwrap();
+        let cpu = work_per_update(Scheme::Notebook, Resolved::Cpu).unwrap();
         assert_eq!((cpu.array_bytes, cpu.table_bytes, cpu.flops), (84, 348, 28));
-        let gpu = work_per_update(Scheme::Notebook, Backend::Gpu).unwrap();
+        let gpu = work_per_update(Scheme::Notebook, Resolved::Gpu).unwrap();
         assert_eq!(
             (gpu.array_bytes, gpu.table_bytes, gpu.flops),
             (56, 176, 220)

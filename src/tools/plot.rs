@@ -16,8 +16,7 @@
 //! `assets/LICENSE-DejaVu.txt`), so plots need no system fonts. Each file is written
 //! atomically, like the run's other files.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -28,11 +27,13 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
 
+use crate::api::Run;
 use crate::config::Scenario;
 use crate::error::Error;
-use crate::output::{create_output_dir, write_atomic};
+use crate::io::npy::NpyFile;
+use crate::io::{create_output_dir, write_atomic};
+use crate::scheme::Solution;
 use crate::simulate::PathPoint;
-use crate::solution::Solution;
 
 /// Size in pixels of the line plots.
 pub const LINE_SIZE: (u32, u32) = (800, 600);
@@ -51,7 +52,7 @@ pub const PLOT_NAMES: [&str; 6] = [
     "fee_path",
 ];
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 /// Registers the embedded font as plotters' "sans-serif" (once per process).
@@ -88,6 +89,15 @@ impl Surfaces {
                 actions.value(solution.policy[solution.index(0, 0, f, top, s1)]) as f64
             }),
         }
+    }
+}
+
+/// Draws a run's figures into `dir`: from its arrays where it holds them (a `notebook` run),
+/// else from its files in `dir` (an `equilibrium` run written there); returns the files.
+pub fn draw_run(run: &Run, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    match run.notebook() {
+        Some(solution) => write_plots(dir, &run.scenario, solution, &run.path),
+        None => plot_run(dir),
     }
 }
 
@@ -325,7 +335,7 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             dir.display()
         )));
     }
-    let scenario = read_scenario(&dir.join("summary.json"))?;
+    let scenario = crate::io::summary::read_scenario(&dir.join("summary.json"))?;
     let g = &scenario.grid;
     let (nt, nf, ns) = (
         g.time_points as usize,
@@ -336,15 +346,15 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 
     // values.npy: (2, time, fee, stake0, stake1), or only t = 0: (2, fee, stake0, stake1).
     let file = dir.join("values.npy");
-    let mut values = Npy::open(&file)?;
-    let agent1_t0 = if values.shape == [2, nt, nf, ns, ns] {
+    let values = NpyFile::open(&file)?;
+    let agent1_t0 = if values.shape() == [2, nt, nf, ns, ns] {
         nt * slice
-    } else if values.shape == [2, nf, ns, ns] {
+    } else if values.shape() == [2, nf, ns, ns] {
         slice
     } else {
         return Err(shape_error(
             &file,
-            &values.shape,
+            values.shape(),
             &format!("(2, {nt}, {nf}, {ns}, {ns})"),
         ));
     };
@@ -352,11 +362,11 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let value = Array2::from_shape_fn((nf, ns), |(f, s0)| v[(f * ns + s0) * ns]);
 
     let file = dir.join("policy.npy");
-    let mut policy = Npy::open(&file)?;
-    if policy.shape != [2, nt, nf, ns, ns] {
+    let policy = NpyFile::open(&file)?;
+    if policy.shape() != [2, nt, nf, ns, ns] {
         return Err(shape_error(
             &file,
-            &policy.shape,
+            policy.shape(),
             &format!("(2, {nt}, {nf}, {ns}, {ns})"),
         ));
     }
@@ -375,7 +385,7 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         }
     }
 
-    let path = read_path(&dir.join("path.csv"))?;
+    let path = crate::io::csv::read_path(&dir.join("path.csv"))?;
     write_figures(dir, &scenario, &Surfaces { value, action }, &path)
 }
 
@@ -384,177 +394,6 @@ fn shape_error(file: &Path, shape: &[usize], expected: &str) -> Error {
         "{}: shape {shape:?} does not match summary.json's grid {expected}",
         file.display()
     ))
-}
-
-/// The scenario recorded in summary.json. It goes through [`Scenario::from_toml`], so keys a
-/// newer version added take their defaults and the grid is validated.
-fn read_scenario(file: &Path) -> Result<Scenario, Error> {
-    use serde::Deserialize;
-    let bad = |why: String| Error::Input(format!("{}: {why}", file.display()));
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        bad(format!(
-            "cannot read ({e}); is this the folder of a finished `mmgame solve`?"
-        ))
-    })?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
-    let scenario = json
-        .get("scenario")
-        .ok_or_else(|| bad("has no \"scenario\" field".into()))?;
-    let table = toml::Table::deserialize(scenario.clone())
-        .map_err(|e| bad(format!("\"scenario\" is not a table ({e})")))?;
-    let toml_text = toml::to_string(&table).map_err(|e| bad(format!("\"scenario\" field: {e}")))?;
-    Scenario::from_toml(&toml_text, &format!("{} \"scenario\"", file.display()), &[])
-}
-
-/// path.csv as written by [`crate::output::write_path`].
-fn read_path(file: &Path) -> Result<Vec<PathPoint>, Error> {
-    let bad = |why: String| Error::Input(format!("{}: {why}", file.display()));
-    let f = File::open(file).map_err(|e| bad(format!("cannot read ({e})")))?;
-    let mut points = Vec::new();
-    for (n, line) in BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| bad(format!("cannot read ({e})")))?;
-        if n == 0 {
-            if line.trim() != "step,time,fee,stake0,stake1,action0,action1" {
-                return Err(bad(
-                    "header is not step,time,fee,stake0,stake1,action0,action1".into(),
-                ));
-            }
-            continue;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row = || bad(format!("line {}: malformed row `{line}`", n + 1));
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != 7 {
-            return Err(row());
-        }
-        let num = |i: usize| fields[i].parse::<f64>().map_err(|_| row());
-        let actions = match (fields[5], fields[6]) {
-            ("", "") => None,
-            (a0, a1) => Some([
-                a0.parse::<i64>().map_err(|_| row())?,
-                a1.parse::<i64>().map_err(|_| row())?,
-            ]),
-        };
-        points.push(PathPoint {
-            step: fields[0].parse().map_err(|_| row())?,
-            time: num(1)?,
-            fee: num(2)?,
-            stakes: [num(3)?, num(4)?],
-            actions,
-        });
-    }
-    if points.is_empty() {
-        return Err(bad("has no rows".into()));
-    }
-    Ok(points)
-}
-
-/// A float32 or float64 `.npy` file (C order), read by ranges of elements, so a large run's
-/// arrays need not fit in memory.
-struct Npy {
-    file: BufReader<File>,
-    path: PathBuf,
-    data_start: u64,
-    wide: bool,
-    shape: Vec<usize>,
-}
-
-impl Npy {
-    fn open(path: &Path) -> Result<Self, Error> {
-        let bad = |why: String| Error::Input(format!("{}: {why}", path.display()));
-        let f = File::open(path).map_err(|e| bad(format!("cannot read ({e})")))?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut file = BufReader::new(f);
-        let not_npy = || bad("not a .npy file".into());
-        let mut magic = [0u8; 8];
-        file.read_exact(&mut magic).map_err(|_| not_npy())?;
-        if &magic[..6] != b"\x93NUMPY" {
-            return Err(not_npy());
-        }
-        let header_len = if magic[6] == 1 {
-            let mut b = [0u8; 2];
-            file.read_exact(&mut b).map_err(|_| not_npy())?;
-            u16::from_le_bytes(b) as usize
-        } else {
-            let mut b = [0u8; 4];
-            file.read_exact(&mut b).map_err(|_| not_npy())?;
-            u32::from_le_bytes(b) as usize
-        };
-        let prefix = if magic[6] == 1 { 10 } else { 12 };
-        let mut header = vec![0u8; header_len];
-        file.read_exact(&mut header).map_err(|_| not_npy())?;
-        let header = String::from_utf8_lossy(&header);
-        let field = |key: &str| {
-            let at = header.find(&format!("'{key}'")).ok_or_else(not_npy)?;
-            let rest = &header[at + key.len() + 2..];
-            Ok::<&str, Error>(rest.trim_start().trim_start_matches(':').trim_start())
-        };
-        let descr = field("descr")?;
-        let wide = if descr.starts_with("'<f8'") {
-            true
-        } else if descr.starts_with("'<f4'") {
-            false
-        } else {
-            return Err(bad(format!(
-                "holds {}, expected little-endian float64 or float32",
-                descr.split(',').next().unwrap_or(descr)
-            )));
-        };
-        if field("fortran_order")?.starts_with("True") {
-            return Err(bad("is in Fortran order, expected C order".into()));
-        }
-        let shape = field("shape")?;
-        let inner = shape
-            .strip_prefix('(')
-            .and_then(|s| s.split(')').next())
-            .ok_or_else(not_npy)?;
-        let shape: Vec<usize> = inner
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<usize>().map_err(|_| not_npy()))
-            .collect::<Result<_, _>>()?;
-        let data_start = (prefix + header_len) as u64;
-        let elements = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-        let needed = elements
-            .and_then(|n| n.checked_mul(if wide { 8 } else { 4 }))
-            .and_then(|n| n.checked_add(data_start));
-        if needed.is_none_or(|n| n > len) {
-            return Err(bad(format!("is truncated (shape {shape:?})")));
-        }
-        Ok(Npy {
-            file,
-            path: path.to_path_buf(),
-            data_start,
-            wide,
-            shape,
-        })
-    }
-
-    /// `count` elements from flat index `start`, as f64.
-    fn read(&mut self, start: usize, count: usize) -> Result<Vec<f64>, Error> {
-        let size = if self.wide { 8 } else { 4 };
-        let io = |e| Error::io(&self.path, e);
-        self.file
-            .seek(SeekFrom::Start(self.data_start + (start * size) as u64))
-            .map_err(io)?;
-        let mut bytes = vec![0u8; count * size];
-        self.file.read_exact(&mut bytes).map_err(io)?;
-        Ok(if self.wide {
-            bytes
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .collect()
-        } else {
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64)
-                .collect()
-        })
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1301,29 +1140,6 @@ mod tests {
         assert_eq!(f(&0.1), "0.100");
         let f = tick_formatter(-1.0, 1.0, LABELS);
         assert_eq!(f(&-1e-17), "0.0");
-    }
-
-    #[test]
-    fn npy_ranges_read_float32_and_float64() {
-        let dir = tempfile::tempdir().unwrap();
-        let wide =
-            ndarray::Array::from_shape_fn((2, 3, 4), |(a, b, c)| (a * 12 + b * 4 + c) as f64);
-        let narrow = wide.mapv(|v| v as f32 / 2.0);
-        ndarray_npy::write_npy(dir.path().join("w.npy"), &wide).unwrap();
-        ndarray_npy::write_npy(dir.path().join("n.npy"), &narrow).unwrap();
-        let mut w = Npy::open(&dir.path().join("w.npy")).unwrap();
-        assert_eq!(w.shape, [2, 3, 4]);
-        assert_eq!(w.read(13, 3).unwrap(), [13.0, 14.0, 15.0]);
-        let mut n = Npy::open(&dir.path().join("n.npy")).unwrap();
-        assert_eq!(n.read(22, 2).unwrap(), [11.0, 11.5]);
-        std::fs::write(dir.path().join("t.npy"), {
-            let full = std::fs::read(dir.path().join("w.npy")).unwrap();
-            full[..full.len() - 8].to_vec()
-        })
-        .unwrap();
-        assert!(
-            matches!(Npy::open(&dir.path().join("t.npy")), Err(Error::Input(m)) if m.contains("truncated"))
-        );
     }
 
     #[test]

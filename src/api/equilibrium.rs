@@ -1,0 +1,233 @@
+//! `Solver::solve` for the `equilibrium` scheme: checks that the run fits before starting,
+//! hands each time step to a sink (policy.npy streamed into the output folder, memory, or
+//! nowhere), then the path and the files.
+
+use std::path::Path;
+
+use super::{Device, EquilibriumRun, Outcome, Output, Run, SolveOptions, RUN_FILES};
+use crate::config::Scenario;
+use crate::error::Error;
+use crate::grid::Grid;
+use crate::io::npy::NpyStream;
+use crate::io::summary::SaveValues;
+use crate::resources::{bytes, check_memory, human_bytes};
+use crate::scheme::{
+    BackendInfo, Discard, EquilibriumSolution, MemorySink, Observer, SliceValues, StepSink,
+};
+use crate::simulate::equilibrium_path;
+
+/// Streams each time step's actions (as float32 action values) and, when asked, values to
+/// their `.npy` files in the output folder.
+struct FileSink {
+    grid: Grid,
+    policy: NpyStream<f32>,
+    values: Option<NpyStream<f64>>,
+}
+
+impl FileSink {
+    fn create(dir: &Path, grid: &Grid, save: SaveValues) -> Result<Self, Error> {
+        let shape = [
+            2,
+            grid.time.len(),
+            grid.fee.len(),
+            grid.stake.len(),
+            grid.stake.len(),
+        ];
+        // The last slice holds action 0 (no action at the horizon): the zero-filled file
+        // already does.
+        let policy = NpyStream::create(&dir.join("policy.npy"), &shape)?;
+        let values = match save {
+            SaveValues::All => Some(NpyStream::create(&dir.join("values.npy"), &shape)?),
+            SaveValues::T0 => None,
+        };
+        Ok(FileSink {
+            grid: grid.clone(),
+            policy,
+            values,
+        })
+    }
+
+    fn offset(&self, agent: usize, t: usize) -> usize {
+        (agent * self.grid.time.len() + t) * self.grid.slice_len()
+    }
+
+    /// The action code at (agent, time, fee, stake0, stake1), read back from the file.
+    fn action(&self, agent: usize, t: usize, fee: usize, s0: usize, s1: usize) -> Result<u8, Error> {
+        let at = self.offset(agent, t) + self.grid.state_index(fee, s0, s1);
+        let value = self.policy.read(at)?;
+        self.grid
+            .actions
+            .code_of(value as i64)
+            .ok_or_else(|| Error::Internal(format!("policy.npy holds {value}, not an action")))
+    }
+}
+
+impl StepSink for FileSink {
+    fn wants_values(&self) -> bool {
+        self.values.is_some()
+    }
+
+    fn step(&mut self, t: usize, actions: [&[u8]; 2], values: SliceValues<'_>) -> Result<(), Error> {
+        let table = [0, 1, 2, 3].map(|c| self.grid.actions.value(c) as f32);
+        for agent in 0..2 {
+            let row: Vec<f32> = actions[agent].iter().map(|&c| table[c as usize & 3]).collect();
+            let at = self.offset(agent, t);
+            self.policy.write(at, &row)?;
+            if let Some(v) = &mut self.values {
+                match values {
+                    SliceValues::F64(s) => v.write(at, s[agent])?,
+                    SliceValues::F32(s) => {
+                        let wide: Vec<f64> = s[agent].iter().map(|&x| x as f64).collect();
+                        v.write(at, &wide)?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses, before anything is allocated, an `equilibrium` run whose working memory (or, for
+/// a folder output, whose files on disk) would not fit.
+pub fn check_fits(scenario: &Scenario, options: &SolveOptions, gpu: bool) -> Result<(), Error> {
+    let g = &scenario.grid;
+    let slice = g.slice_states();
+    let nt = g.time_points as u64;
+    let value_bytes = if gpu { 4 } else { 8 };
+    // Two value slices per agent, the actions of a step, the gain tables (CPU) or the
+    // read-back slices (GPU).
+    let mut working = bytes(&[2, 2, slice, 8])
+        .saturating_add(bytes(&[2, slice, 1 + 4]))
+        .saturating_add(g.gain_table_bytes());
+    if options.output == Output::Memory {
+        // Every action slice, and every value slice when asked.
+        working = working.saturating_add(bytes(&[2, nt, slice, 1]));
+        if options.save_values == SaveValues::All {
+            working = working.saturating_add(bytes(&[2, nt, slice, 8]));
+        }
+    }
+    check_memory("this equilibrium run's working memory", working)?;
+    let Output::Folder(out) = &options.output else {
+        return Ok(());
+    };
+    let policy = bytes(&[2, nt, slice, 4]);
+    let values = match options.save_values {
+        SaveValues::All => bytes(&[2, nt, slice, 8]),
+        SaveValues::T0 => bytes(&[2, slice, value_bytes]),
+    };
+    let needed = policy.saturating_add(values);
+    let probe = out
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("."));
+    if let Ok(free) = fs4::available_space(probe) {
+        if needed > free {
+            return Err(Error::TooLarge(format!(
+                "this run's outputs (policy.npy {}, values.npy {}) need {} of disk, {} has {} free{}",
+                human_bytes(policy),
+                human_bytes(values),
+                human_bytes(needed),
+                probe.display(),
+                human_bytes(free),
+                if options.save_values == SaveValues::All { "; leave out --save-values all" } else { "" }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the sweep on `device` with `sink`.
+fn sweep(
+    scenario: &Scenario,
+    options: &SolveOptions,
+    device: &Device,
+    sink: &mut dyn StepSink,
+    observer: &mut dyn Observer,
+) -> Result<EquilibriumSolution, Error> {
+    let (game, grid) = (scenario.game(), scenario.grid());
+    let mode = scenario.solver.interpolation;
+    let cancel = &options.cancel;
+    match device {
+        Device::Cpu { threads } => {
+            crate::cpu::equilibrium::solve(&game, &grid, mode, *threads, sink, cancel, observer)
+        }
+        Device::Gpu(gpu) => gpu
+            .equilibrium()?
+            .solve(&game, &grid, mode, sink, cancel, observer),
+    }
+}
+
+pub(super) fn solve(
+    scenario: &Scenario,
+    options: &SolveOptions,
+    device: &Device,
+    backend: BackendInfo,
+    observer: &mut dyn Observer,
+) -> Result<Run, Error> {
+    check_fits(scenario, options, matches!(device, Device::Gpu(_)))?;
+    let (game, grid) = (scenario.game(), scenario.grid());
+    let start = (&game, &grid, &scenario.path);
+    let mut run = Run {
+        scenario: scenario.clone(),
+        cell_updates: EquilibriumSolution::cell_updates(&grid),
+        backend,
+        outcome: Outcome::Equilibrium(EquilibriumRun {
+            values_t0: crate::scheme::Values::F64(Vec::new()),
+            diagnostics: Vec::new(),
+            tie_tolerance: 0.0,
+            interpolation: scenario.solver.interpolation,
+            save_values: options.save_values,
+            memory: None,
+        }),
+        path: Vec::new(),
+        solve_seconds: 0.0,
+        folder: None,
+        files: Vec::new(),
+    };
+    let (solution, memory) = match &options.output {
+        Output::Folder(dir) => {
+            crate::io::create_output_dir(dir)?;
+            let mut sink = FileSink::create(dir, &grid, options.save_values)?;
+            let solution = sweep(scenario, options, device, &mut sink, observer)?;
+            run.path = equilibrium_path(start.0, start.1, start.2, |a, t, f, s0, s1| {
+                sink.action(a, t, f, s0, s1)
+            })?;
+            let FileSink { policy, values, .. } = sink;
+            policy.persist()?;
+            match values {
+                Some(v) => v.persist()?,
+                None => {
+                    let (nf, ns) = (grid.fee.len(), grid.stake.len());
+                    let file = dir.join("values.npy");
+                    crate::io::write_values(&file, &[2, nf, ns, ns], &solution.values_t0)?
+                }
+            }
+            crate::io::csv::write_path(&dir.join("path.csv"), &run.path)?;
+            run.folder = Some(dir.clone());
+            run.files = RUN_FILES.map(String::from).to_vec();
+            (solution, None)
+        }
+        Output::Memory => {
+            let mut sink = MemorySink::with_values(&grid, options.save_values == SaveValues::All);
+            let solution = sweep(scenario, options, device, &mut sink, observer)?;
+            run.path = equilibrium_path(start.0, start.1, start.2, |a, t, f, s0, s1| {
+                Ok(sink.policy[sink.index(a, t, grid.state_index(f, s0, s1))])
+            })?;
+            (solution, Some(sink))
+        }
+        Output::Discard => (sweep(scenario, options, device, &mut Discard, observer)?, None),
+    };
+    run.solve_seconds = solution.solve_seconds;
+    run.outcome = Outcome::Equilibrium(EquilibriumRun {
+        values_t0: solution.values_t0,
+        diagnostics: solution.diagnostics,
+        tie_tolerance: run.backend.precision.tie_tolerance(),
+        interpolation: scenario.solver.interpolation,
+        save_values: options.save_values,
+        memory,
+    });
+    if let Some(dir) = &run.folder {
+        run.summary().write(&dir.join("summary.json"))?;
+    }
+    Ok(run)
+}

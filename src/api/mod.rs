@@ -1,0 +1,266 @@
+//! The one entry point: a [`Solver`], built once, solves a [`Scenario`] with [`SolveOptions`]
+//! and returns a [`Run`], telling an [`Observer`] how it goes.
+//!
+//! ```no_run
+//! use mmgame::api::{Silent, SolveOptions, Solver};
+//! use mmgame::config::Scenario;
+//!
+//! let solver = Solver::new();
+//! let run = solver.solve(&Scenario::default(), &SolveOptions::default(), &mut Silent)?;
+//! println!("{} iterations, {} path points", run.iterations(), run.path.len());
+//! # Ok::<(), mmgame::Error>(())
+//! ```
+//!
+//! Every check a run needs happens inside [`Solver::solve`], for every caller: the scenario's
+//! fit in memory (and on disk, for a folder output) before anything is allocated, and the
+//! grid's fit in the GPU's bindings. The GPU context and its compiled pipelines are opened on
+//! the first GPU solve and reused by every later one.
+
+mod equilibrium;
+mod notebook;
+mod run;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use crate::io::summary::{SaveValues, Summary};
+pub use crate::scheme::{
+    BackendInfo, Cancel, Event, Observer, Precision, Silent, StepDiagnostics, Values,
+};
+pub use equilibrium::check_fits as check_equilibrium_fits;
+pub use notebook::{cpu_bytes as notebook_cpu_bytes, gpu_host_bytes as notebook_gpu_host_bytes};
+pub use run::{value_at, EquilibriumRun, Outcome, Run};
+
+use crate::config::{Scenario, Scheme};
+use crate::cpu::team;
+use crate::error::Error;
+use crate::gpu::context::{device_type, hardware_adapter_present, GpuContext};
+use crate::gpu::equilibrium::EquilibriumGpu;
+use crate::gpu::notebook::NotebookGpu;
+
+/// Where to solve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The f64 reference solvers on the CPU's cores.
+    #[default]
+    Cpu,
+    /// The wgpu compute-shader solvers (f32).
+    Gpu,
+    /// The GPU when a hardware adapter is present, else the CPU.
+    Auto,
+}
+
+/// Where a run's values and policy go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Output {
+    /// Kept in the [`Run`]: every value and action slice for the `notebook` scheme; for the
+    /// `equilibrium` scheme every action slice and the value slices [`SaveValues`] asks for.
+    #[default]
+    Memory,
+    /// Written into this folder (created if absent) as values.npy, policy.npy, path.csv and
+    /// summary.json. The `equilibrium` scheme streams each time step's actions to policy.npy
+    /// as soon as they exist, so a fine grid's policy never has to fit in memory; the [`Run`]
+    /// keeps the t = 0 values and the path.
+    Folder(PathBuf),
+    /// Dropped as they are computed (benchmarks): the [`Run`] has the t = 0 values (the
+    /// `notebook` scheme's whole arrays) but no path.
+    Discard,
+}
+
+/// How to solve: the backend and its settings, what to keep, and a flag to stop.
+#[derive(Debug, Clone, Default)]
+pub struct SolveOptions {
+    pub backend: Backend,
+    /// The GPU adapter: the first whose name contains this (case-insensitive); `None` for
+    /// wgpu's high-performance choice.
+    pub adapter: Option<String>,
+    /// The arithmetic: `None` for the backend's own (the CPU computes in f64, the GPU in f32);
+    /// asking a backend for another is an input error.
+    pub precision: Option<Precision>,
+    /// CPU threads; `None` for all cores.
+    pub threads: Option<usize>,
+    /// `equilibrium` scheme: which value slices to keep.
+    pub save_values: SaveValues,
+    pub output: Output,
+    /// Set it (from another thread) to stop the solve between time steps.
+    pub cancel: Cancel,
+}
+
+/// The backend a [`Backend`] resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    Cpu = 0,
+    Gpu = 1,
+}
+
+impl Resolved {
+    pub fn name(self) -> &'static str {
+        match self {
+            Resolved::Cpu => "cpu",
+            Resolved::Gpu => "gpu",
+        }
+    }
+}
+
+/// Solves scenarios. Build one and reuse it: it keeps the GPU contexts and compiled pipelines
+/// it opened.
+#[derive(Default)]
+pub struct Solver {
+    gpus: Mutex<Vec<(Option<String>, Arc<GpuSolvers>)>>,
+    hardware_adapter: Mutex<Option<bool>>,
+}
+
+/// One adapter's context and each scheme's pipelines, built when first needed.
+pub struct GpuSolvers {
+    pub ctx: GpuContext,
+    notebook: Mutex<Option<Arc<NotebookGpu>>>,
+    equilibrium: Mutex<Option<Arc<EquilibriumGpu>>>,
+}
+
+impl GpuSolvers {
+    fn new(ctx: GpuContext) -> Self {
+        GpuSolvers {
+            ctx,
+            notebook: Mutex::new(None),
+            equilibrium: Mutex::new(None),
+        }
+    }
+
+    fn notebook(&self) -> Result<Arc<NotebookGpu>, Error> {
+        cached(&self.notebook, || NotebookGpu::new(&self.ctx))
+    }
+
+    fn equilibrium(&self) -> Result<Arc<EquilibriumGpu>, Error> {
+        cached(&self.equilibrium, || EquilibriumGpu::new(&self.ctx))
+    }
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            backend: "gpu".into(),
+            device: self.ctx.info.name.clone(),
+            device_type: device_type(self.ctx.info.device_type).into(),
+            precision: Precision::F32,
+        }
+    }
+}
+
+/// The value in `slot`, built by `build` the first time.
+fn cached<T>(
+    slot: &Mutex<Option<Arc<T>>>,
+    build: impl FnOnce() -> Result<T, Error>,
+) -> Result<Arc<T>, Error> {
+    let mut slot = slot.lock().map_err(|_| poisoned())?;
+    if let Some(v) = slot.as_ref() {
+        return Ok(v.clone());
+    }
+    let v = Arc::new(build()?);
+    *slot = Some(v.clone());
+    Ok(v)
+}
+
+fn poisoned() -> Error {
+    Error::Internal("a solver's cache was poisoned by an earlier panic".into())
+}
+
+/// The device a solve runs on, resolved from its options.
+enum Device {
+    Cpu { threads: usize },
+    Gpu(Arc<GpuSolvers>),
+}
+
+impl Device {
+    fn info(&self) -> BackendInfo {
+        match self {
+            Device::Cpu { threads } => BackendInfo {
+                backend: "cpu".into(),
+                device: format!("{threads} threads"),
+                device_type: "cpu".into(),
+                precision: Precision::F64,
+            },
+            Device::Gpu(g) => g.info(),
+        }
+    }
+}
+
+impl Solver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Solves `scenario`; see [`SolveOptions`] for what is kept and where.
+    pub fn solve(
+        &self,
+        scenario: &Scenario,
+        options: &SolveOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<Run, Error> {
+        let device = self.device(options)?;
+        let info = device.info();
+        if let Some(p) = options.precision.filter(|&p| p != info.precision) {
+            return Err(Error::Input(format!(
+                "precision {}: the {} backend computes in {} only",
+                p.name(),
+                info.backend,
+                info.precision.name()
+            )));
+        }
+        if let Output::Folder(dir) = &options.output {
+            crate::io::check_output_dir(dir)?;
+        }
+        match scenario.solver.scheme {
+            Scheme::Notebook => notebook::solve(scenario, options, &device, info, observer),
+            Scheme::Equilibrium => {
+                equilibrium::solve(scenario, options, &device, info, observer)
+            }
+        }
+    }
+
+    /// What `backend` resolves to on this machine: `Auto` is the GPU when a hardware adapter
+    /// is present (looked up once per solver).
+    pub fn resolve(&self, backend: Backend) -> Result<Resolved, Error> {
+        Ok(match backend {
+            Backend::Cpu => Resolved::Cpu,
+            Backend::Gpu => Resolved::Gpu,
+            Backend::Auto => {
+                let mut known = self.hardware_adapter.lock().map_err(|_| poisoned())?;
+                if *known.get_or_insert_with(hardware_adapter_present) {
+                    Resolved::Gpu
+                } else {
+                    Resolved::Cpu
+                }
+            }
+        })
+    }
+
+    /// The GPU context and pipelines for `adapter`, opened on first use.
+    pub fn gpu(&self, adapter: Option<&str>) -> Result<Arc<GpuSolvers>, Error> {
+        let mut gpus = self.gpus.lock().map_err(|_| poisoned())?;
+        let key = adapter.map(str::to_string);
+        if let Some((_, g)) = gpus.iter().find(|(k, _)| *k == key) {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(GpuSolvers::new(GpuContext::new(adapter)?));
+        gpus.push((key, g.clone()));
+        Ok(g)
+    }
+
+    fn device(&self, options: &SolveOptions) -> Result<Device, Error> {
+        Ok(match self.resolve(options.backend)? {
+            Resolved::Cpu => Device::Cpu {
+                threads: match options.threads {
+                    Some(0) => {
+                        return Err(Error::Input(
+                            "threads = 0: give at least one thread".into(),
+                        ))
+                    }
+                    Some(n) => n,
+                    None => team::default_threads(),
+                },
+            },
+            Resolved::Gpu => Device::Gpu(self.gpu(options.adapter.as_deref())?),
+        })
+    }
+}
+
+/// The files a folder output holds, in the order they are listed in summary.json.
+pub const RUN_FILES: [&str; 4] = ["values.npy", "policy.npy", "path.csv", "summary.json"];

@@ -1,0 +1,63 @@
+//! `Solver::solve` for the `notebook` scheme: fit check, solve on the device, path, files.
+
+use super::{Device, Output, Run, SolveOptions};
+use crate::config::Scenario;
+use crate::error::Error;
+use crate::resources::check_memory;
+use crate::scheme::{BackendInfo, Observer};
+use crate::simulate::notebook_path;
+
+/// Memory the CPU `notebook` solver holds: two value arrays (f64), the actions (one byte
+/// each), the float32 policy written out, and the gain tables.
+pub fn cpu_bytes(s: &Scenario) -> u64 {
+    let g = &s.grid;
+    g.all_states()
+        .saturating_mul(2 * 8 + 1 + 4)
+        .saturating_add(g.gain_table_bytes())
+}
+
+/// Host memory of a GPU `notebook` solve: the values (f32) and actions read back, and the
+/// float32 policy written out.
+pub fn gpu_host_bytes(s: &Scenario) -> u64 {
+    s.grid.all_states().saturating_mul(4 + 1 + 4)
+}
+
+pub(super) fn solve(
+    scenario: &Scenario,
+    options: &SolveOptions,
+    device: &Device,
+    backend: BackendInfo,
+    observer: &mut dyn Observer,
+) -> Result<Run, Error> {
+    let (game, grid) = (scenario.game(), scenario.grid());
+    let solution = match device {
+        Device::Cpu { threads } => {
+            check_memory("this grid on the CPU", cpu_bytes(scenario))?;
+            let cancel = &options.cancel;
+            crate::cpu::notebook::solve(&game, &grid, &scenario.solver, *threads, cancel, observer)?
+        }
+        Device::Gpu(gpu) => {
+            check_memory("this grid's results", gpu_host_bytes(scenario))?;
+            let solver = gpu.notebook()?;
+            solver.solve(&game, &grid, &scenario.solver, &options.cancel, observer)?
+        }
+    };
+    let path = match options.output {
+        Output::Discard => Vec::new(),
+        _ => notebook_path(&game, &grid, &solution, &scenario.path),
+    };
+    let run = Run {
+        scenario: scenario.clone(),
+        backend,
+        solve_seconds: solution.solve_seconds,
+        cell_updates: solution.cell_updates(),
+        outcome: super::Outcome::Notebook(solution),
+        path,
+        folder: None,
+        files: Vec::new(),
+    };
+    match &options.output {
+        Output::Folder(dir) => run.save(dir),
+        _ => Ok(run),
+    }
+}

@@ -1,0 +1,233 @@
+//! [`Run`]: what a solve returns.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Scenario;
+use crate::error::Error;
+use crate::grid::{Grid, Interpolation};
+use crate::io::summary::{EquilibriumSummary, NotebookSummary, SaveValues, Summary};
+use crate::scheme::{BackendInfo, MemorySink, Solution, StepDiagnostics, Values};
+use crate::simulate::PathPoint;
+
+/// A solved scenario.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub scenario: Scenario,
+    /// Where it ran.
+    pub backend: BackendInfo,
+    /// What the scheme found.
+    pub outcome: Outcome,
+    /// The path from the scenario's start under the solved policy (empty with
+    /// [`super::Output::Discard`]).
+    pub path: Vec<PathPoint>,
+    /// Seconds of the solver itself: tables, arrays and the iterations or the sweep, without
+    /// writing files.
+    pub solve_seconds: f64,
+    /// Cell updates done (MODEL.md).
+    pub cell_updates: f64,
+    /// The folder the run's files were written to, and the files, for a folder output.
+    pub folder: Option<PathBuf>,
+    pub files: Vec<String>,
+}
+
+/// What each scheme found.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Every value and action slice, and the policy change of each iteration.
+    Notebook(Solution),
+    Equilibrium(EquilibriumRun),
+}
+
+/// What an `equilibrium` sweep found.
+#[derive(Debug, Clone)]
+pub struct EquilibriumRun {
+    /// (agent, fee, stake0, stake1) at t = 0.
+    pub values_t0: Values,
+    /// Per time step, ascending t.
+    pub diagnostics: Vec<StepDiagnostics>,
+    pub tie_tolerance: f64,
+    pub interpolation: Interpolation,
+    pub save_values: SaveValues,
+    /// Every action slice (and every value slice with [`SaveValues::All`]), for a memory
+    /// output.
+    pub memory: Option<MemorySink>,
+}
+
+impl Run {
+    pub fn grid(&self) -> Grid {
+        self.scenario.grid()
+    }
+
+    /// Policy iterations run (1 for the `equilibrium` scheme's single sweep).
+    pub fn iterations(&self) -> usize {
+        match &self.outcome {
+            Outcome::Notebook(s) => s.iterations(),
+            Outcome::Equilibrium(_) => 1,
+        }
+    }
+
+    /// Whether the policy iteration converged (always, for the `equilibrium` scheme).
+    pub fn converged(&self) -> bool {
+        match &self.outcome {
+            Outcome::Notebook(s) => s.converged,
+            Outcome::Equilibrium(_) => true,
+        }
+    }
+
+    pub fn cell_updates_per_second(&self) -> f64 {
+        self.cell_updates / self.solve_seconds.max(1e-12)
+    }
+
+    pub fn notebook(&self) -> Option<&Solution> {
+        match &self.outcome {
+            Outcome::Notebook(s) => Some(s),
+            Outcome::Equilibrium(_) => None,
+        }
+    }
+
+    pub fn equilibrium(&self) -> Option<&EquilibriumRun> {
+        match &self.outcome {
+            Outcome::Notebook(_) => None,
+            Outcome::Equilibrium(e) => Some(e),
+        }
+    }
+
+    /// Both agents' t = 0 values, (agent, fee, stake0, stake1).
+    pub fn values_t0(&self) -> Values {
+        match &self.outcome {
+            Outcome::Notebook(s) => {
+                let [_, nt, nf, ns, _] = s.shape;
+                let slice = nf * ns * ns;
+                let agent1 = s.values.slice(nt * slice..(nt + 1) * slice);
+                match (s.values.slice(0..slice), agent1) {
+                    (Values::F64(mut a), Values::F64(b)) => {
+                        a.extend_from_slice(&b);
+                        Values::F64(a)
+                    }
+                    (Values::F32(mut a), Values::F32(b)) => {
+                        a.extend_from_slice(&b);
+                        Values::F32(a)
+                    }
+                    // Both halves come from one array.
+                    (a, _) => a,
+                }
+            }
+            Outcome::Equilibrium(e) => e.values_t0.clone(),
+        }
+    }
+
+    /// Both agents' values at t = 0 at a point (fee, [stake0, stake1]) between the nodes,
+    /// interpolated trilinearly (what `refine` and `sweep` compare).
+    pub fn value_at(&self, point: (f64, [f64; 2])) -> [f64; 2] {
+        value_at(&self.grid(), &self.values_t0(), point)
+    }
+
+    /// The path's start and end values as the tools report them: at the scenario's start.
+    pub fn start_values(&self) -> [f64; 2] {
+        self.value_at((self.scenario.path.fee, self.scenario.path.stakes))
+    }
+
+    /// `summary.json` of this run.
+    pub fn summary(&self) -> Summary {
+        let version = env!("CARGO_PKG_VERSION").to_string();
+        match &self.outcome {
+            Outcome::Notebook(s) => Summary::Notebook(NotebookSummary {
+                version,
+                scheme: self.scenario.solver.scheme.name().to_string(),
+                backend: self.backend.clone(),
+                iterations: s.iterations(),
+                converged: s.converged,
+                policy_change: s.policy_change.clone(),
+                solve_seconds: self.solve_seconds,
+                cell_updates: self.cell_updates,
+                cell_updates_per_second: self.cell_updates_per_second(),
+                path: self.path.clone(),
+                files: self.files.clone(),
+                scenario: self.scenario.clone(),
+            }),
+            Outcome::Equilibrium(e) => {
+                let d = &e.diagnostics;
+                let g = self.grid();
+                let (nt, nf, ns) = (g.time.len(), g.fee.len(), g.stake.len());
+                Summary::Equilibrium(EquilibriumSummary {
+                    version,
+                    scheme: self.scenario.solver.scheme.name().to_string(),
+                    backend: self.backend.clone(),
+                    interpolation: e.interpolation,
+                    values_saved: e.save_values,
+                    values_shape: match e.save_values {
+                        SaveValues::T0 => vec![2, nf, ns, ns],
+                        SaveValues::All => vec![2, nt, nf, ns, ns],
+                    },
+                    solve_seconds: self.solve_seconds,
+                    cell_updates: self.cell_updates,
+                    cell_updates_per_second: self.cell_updates_per_second(),
+                    no_pure_equilibrium: d.iter().map(|s| s.no_pure_equilibrium).sum(),
+                    several_equilibria: d.iter().map(|s| s.several_equilibria).sum(),
+                    max_exploitability: d.iter().map(|s| s.max_exploitability).fold(0.0, f64::max),
+                    tie_tolerance: e.tie_tolerance,
+                    diagnostics: d.clone(),
+                    path: self.path.clone(),
+                    files: self.files.clone(),
+                    scenario: self.scenario.clone(),
+                })
+            }
+        }
+    }
+
+    /// Writes this run's files into `dir` (created if absent): values.npy, policy.npy,
+    /// path.csv and summary.json, as a folder output would have. The run must hold its
+    /// arrays: a memory output.
+    pub fn save(&self, dir: &Path) -> Result<Run, Error> {
+        crate::io::check_output_dir(dir)?;
+        crate::io::create_output_dir(dir)?;
+        let mut run = self.clone();
+        run.files = super::RUN_FILES.map(String::from).to_vec();
+        run.folder = Some(dir.to_path_buf());
+        let g = self.grid();
+        let shape = [2, g.time.len(), g.fee.len(), g.stake.len(), g.stake.len()];
+        let actions = g.actions;
+        let (values_shape, values, policy): (Vec<usize>, Values, &[u8]) = match &self.outcome {
+            Outcome::Notebook(s) => (shape.to_vec(), s.values.clone(), &s.policy),
+            Outcome::Equilibrium(e) => {
+                let memory = e.memory.as_ref().ok_or_else(|| {
+                    Error::Input(
+                        "save: this run kept no policy in memory (solve with a memory output)"
+                            .into(),
+                    )
+                })?;
+                match e.save_values {
+                    SaveValues::T0 => (vec![2, shape[2], shape[3], shape[4]], e.values_t0.clone(), &memory.policy),
+                    SaveValues::All => (shape.to_vec(), Values::F64(memory.values.clone()), &memory.policy),
+                }
+            }
+        };
+        crate::io::write_values(&dir.join("values.npy"), &values_shape, &values)?;
+        let table = [0, 1, 2, 3].map(|c| actions.value(c) as f32);
+        let policy: Vec<f32> = policy.iter().map(|&c| table[c as usize & 3]).collect();
+        crate::io::npy::write_array(&dir.join("policy.npy"), &shape, &policy)?;
+        crate::io::csv::write_path(&dir.join("path.csv"), &self.path)?;
+        run.summary().write(&dir.join("summary.json"))?;
+        Ok(run)
+    }
+}
+
+/// Both agents' values at a point (fee, [stake0, stake1]) of a t = 0 slice laid out (agent,
+/// fee, stake0, stake1), interpolated trilinearly, the point clamped to the grid.
+pub fn value_at(grid: &Grid, values_t0: &Values, point: (f64, [f64; 2])) -> [f64; 2] {
+    let (nf, ns) = (grid.fee.len(), grid.stake.len());
+    let locate = |axis: &crate::grid::Axis, x: f64| {
+        let u = (x.clamp(0.0, axis.max()) / axis.spacing).clamp(0.0, (axis.len() - 1) as f64);
+        let lo = u.floor().min((axis.len() - 2) as f64);
+        (lo as usize, u - lo)
+    };
+    let (f, wf) = locate(&grid.fee, point.0);
+    let (a, wa) = locate(&grid.stake, point.1[0]);
+    let (b, wb) = locate(&grid.stake, point.1[1]);
+    [0, 1].map(|agent| {
+        let at = |i: usize, j: usize, k: usize| values_t0.get(((agent * nf + i) * ns + j) * ns + k);
+        let line = |i: usize, j: usize| at(i, j, b) * (1.0 - wb) + at(i, j, b + 1) * wb;
+        let plane = |i: usize| line(i, a) * (1.0 - wa) + line(i, a + 1) * wa;
+        plane(f) * (1.0 - wf) + plane(f + 1) * wf
+    })
+}

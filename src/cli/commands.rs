@@ -1,0 +1,206 @@
+//! The commands behind the CLI: each converts its arguments into the library's types, calls
+//! the library, and prints the report.
+
+use super::args::{BackendChoice, BenchBackend, Cli, Command, SaveValuesChoice, ScenarioArgs};
+use super::progress::Terminal;
+use super::report::{self, Report};
+use crate::api::{Backend, Output, Resolved, SaveValues, SolveOptions, Solver};
+use crate::config::{Scenario, DEFAULT_SCENARIO};
+use crate::error::Error;
+use crate::tools::{bench, plot, refine, sweep, validate};
+
+impl From<BackendChoice> for Backend {
+    fn from(b: BackendChoice) -> Self {
+        match b {
+            BackendChoice::Cpu => Backend::Cpu,
+            BackendChoice::Gpu => Backend::Gpu,
+            BackendChoice::Auto => Backend::Auto,
+        }
+    }
+}
+
+impl From<SaveValuesChoice> for SaveValues {
+    fn from(s: SaveValuesChoice) -> Self {
+        match s {
+            SaveValuesChoice::T0 => SaveValues::T0,
+            SaveValuesChoice::All => SaveValues::All,
+        }
+    }
+}
+
+impl From<BenchBackend> for bench::Backends {
+    fn from(b: BenchBackend) -> Self {
+        match b {
+            BenchBackend::Cpu => bench::Backends::Cpu,
+            BenchBackend::Gpu => bench::Backends::Gpu,
+            BenchBackend::Both => bench::Backends::Both,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let solver = Solver::new();
+    match cli.command {
+        Command::Solve {
+            scenario,
+            backend,
+            out,
+            adapter,
+            quiet,
+            json,
+            save_values,
+            no_plots,
+        } => {
+            let report = match (json, quiet) {
+                (true, _) => Report::Json,
+                (false, true) => Report::Summary,
+                (false, false) => Report::Full,
+            };
+            let scenario = load(&scenario)?;
+            let options = SolveOptions {
+                backend: resolve(&solver, backend.into())?,
+                adapter,
+                save_values: save_values.into(),
+                output: Output::Folder(out.clone()),
+                ..Default::default()
+            };
+            let mut observer = Terminal::new(report != Report::Full);
+            let run = solver.solve(&scenario, &options, &mut observer)?;
+            observer.finish();
+            let plots = if no_plots {
+                vec![]
+            } else {
+                plot::draw_run(&run, &out)?
+            };
+            report::solve(&run, &out, &plots, report);
+            Ok(())
+        }
+        Command::Validate { scenario, adapter } => {
+            let scenario = load(&scenario)?;
+            let r = validate::validate(&solver, &scenario, adapter.as_deref())?;
+            report::validation(&scenario, &r);
+            r.failure().map_or(Ok(()), Err)
+        }
+        Command::Bench {
+            scheme,
+            backend,
+            grid,
+            runs,
+            out,
+            adapter,
+        } => {
+            let opts = bench::Options {
+                scheme,
+                backends: backend.into(),
+                grids: grid,
+                runs: runs as usize,
+                out,
+                adapter,
+            };
+            let mut started = false;
+            let r = bench::run(&solver, &opts, |p| {
+                if !started {
+                    report::bench_start(&opts);
+                    started = true;
+                }
+                report::bench_progress(p)
+            })?;
+            report::bench_table(&r);
+            Ok(())
+        }
+        Command::Info => {
+            report::adapters(&crate::gpu::context::adapters());
+            Ok(())
+        }
+        Command::Sweep {
+            scenario,
+            vary,
+            backend,
+            adapter,
+            shard,
+            out,
+        } => {
+            let base = load(&scenario)?;
+            let varies = vary
+                .iter()
+                .map(|v| sweep::Vary::parse(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            let options = SolveOptions {
+                backend: resolve(&solver, backend.into())?,
+                adapter: adapter.clone(),
+                ..Default::default()
+            };
+            let device = match solver.resolve(options.backend)? {
+                Resolved::Cpu => "the CPU".to_string(),
+                Resolved::Gpu => solver.gpu(adapter.as_deref())?.ctx.info.name.clone(),
+            };
+            let swept = sweep::sweep(
+                &solver,
+                &base,
+                &varies,
+                shard,
+                &options,
+                &out,
+                |plan| report::sweep_plan(plan, &varies, &device),
+                |row| report::sweep_point(row, &varies),
+            )?;
+            report::swept(&swept, &out);
+            Ok(())
+        }
+        Command::SweepMerge { parts, out } => {
+            let merged = sweep::merge(&parts, &out)?;
+            report::merged(merged.rows.len(), parts.len(), &out);
+            Ok(())
+        }
+        Command::Refine {
+            scenario,
+            levels,
+            backend,
+            adapter,
+            out,
+        } => {
+            let scenario = load(&scenario)?;
+            let options = SolveOptions {
+                backend: resolve(&solver, backend.into())?,
+                adapter,
+                ..Default::default()
+            };
+            let interpolation = scenario.solver.interpolation.name();
+            refine::refine(&solver, &scenario, levels, &options, &out, |rows| {
+                report::refine_level(rows, interpolation, levels)
+            })?;
+            report::refined(levels, &out);
+            Ok(())
+        }
+        Command::Scenario => {
+            print!("{DEFAULT_SCENARIO}");
+            Ok(())
+        }
+        Command::Plot { out } => {
+            let plots = plot::plot_run(&out)?;
+            report::plotted(&plots, &out);
+            Ok(())
+        }
+    }
+}
+
+fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
+    Scenario::load(args.scenario.as_deref(), &args.set)
+}
+
+/// The backend to solve on; for `auto`, says on stderr which one it chose.
+fn resolve(solver: &Solver, backend: Backend) -> Result<Backend, Error> {
+    if backend != Backend::Auto {
+        return Ok(backend);
+    }
+    Ok(match solver.resolve(backend)? {
+        Resolved::Gpu => {
+            eprintln!("backend auto: a hardware GPU adapter is present, solving on the GPU");
+            Backend::Gpu
+        }
+        Resolved::Cpu => {
+            eprintln!("backend auto: no hardware GPU adapter, solving on the CPU");
+            Backend::Cpu
+        }
+    })
+}

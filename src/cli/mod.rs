@@ -1,0 +1,44 @@
+//! The command line: clap types ([`args`]), the commands ([`commands`]), what they print
+//! ([`report`], [`progress`]) and exit codes. The only part of the crate that prints.
+
+pub mod args;
+pub mod commands;
+pub mod progress;
+pub mod report;
+
+use clap::Parser;
+
+pub use args::Cli;
+
+/// Parses the command line, runs the command and returns the process's exit code: 0, 2 for
+/// bad input (usage, scenario, paths, grids too large), 1 for failures at run time, 130 when
+/// cancelled. Every error is one line on stderr.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors are one line like every other error (clap adds a blank line and a
+        // "try --help" hint); --help and --version print in full.
+        Err(e) if e.use_stderr() => {
+            let text = e.to_string();
+            let parts: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{}", parts.join(" "));
+            return 2;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return 0;
+        }
+    };
+    match commands::run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! Everything the CLI prints on stdout: each command's report, built from what the library
+//! returned.
+
+use std::path::{Path, PathBuf};
+
+use crate::api::{Run, SaveValues};
+use crate::gpu::context::AdapterReport;
+use crate::resources::human_bytes;
+use crate::simulate::PathPoint;
+use crate::tools::bench::{self, Device, Row};
+use crate::tools::refine::{columns, Level};
+use crate::tools::validate::{self, Agreement, EquilibriumAgreement, TIE_EPSILON, VALUE_TOLERANCE};
+use crate::tools::{plot, sweep};
+
+/// How much `solve` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// Each iteration's policy change, then the summary.
+    Full,
+    /// The summary only (`--quiet`).
+    Summary,
+    /// summary.json (`--json`).
+    Json,
+}
+
+/// `solve`'s report of a run written to `out`, with its plots.
+pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
+    if report == Report::Json {
+        println!("{}", run.summary().to_json());
+        return;
+    }
+    match run.equilibrium() {
+        None => notebook(run, out, plots),
+        Some(e) => {
+            let g = &run.scenario.grid;
+            println!(
+                "equilibrium scheme on {} ({}, {}), {} interpolation: grid {} fee × {}² stake × {} time points, control {}",
+                run.backend.backend,
+                run.backend.device,
+                run.backend.precision.name(),
+                e.interpolation.name(),
+                g.fee_points,
+                g.stake_points,
+                g.time_points,
+                g.control
+            );
+            println!("  step   time  no pure eq.  several eq.  max exploitability");
+            for d in &e.diagnostics {
+                println!(
+                    "  {:>4} {:>6.3} {:>12} {:>12} {:>19.3e}",
+                    d.step, d.time, d.no_pure_equilibrium, d.several_equilibria, d.max_exploitability
+                );
+            }
+            let several: u64 = e.diagnostics.iter().map(|d| d.several_equilibria).sum();
+            let no_pure: u64 = e.diagnostics.iter().map(|d| d.no_pure_equilibrium).sum();
+            println!(
+                "solved in {:.3} s, {:.3e} cell updates/s; states with several equilibria {several}, without a pure one {no_pure}",
+                run.solve_seconds,
+                run.cell_updates_per_second(),
+            );
+            path(&run.path);
+            let saved = match e.save_values {
+                SaveValues::T0 => " (values at t = 0)",
+                SaveValues::All => " (values at every time step)",
+            };
+            written(&run.files, plots, out, saved);
+        }
+    }
+}
+
+fn notebook(run: &Run, out: &Path, plots: &[PathBuf]) {
+    let g = &run.scenario.grid;
+    let policy_change = run.notebook().map_or(&[][..], |s| &s.policy_change[..]);
+    println!(
+        "{} scheme on {} ({}, {}): grid {} fee × {}² stake × {} time points, control {}",
+        run.scenario.solver.scheme.name(),
+        run.backend.backend,
+        run.backend.device,
+        run.backend.precision.name(),
+        g.fee_points,
+        g.stake_points,
+        g.time_points,
+        g.control
+    );
+    println!(
+        "{} after {} iterations (last policy change {}), {:.3} s, {:.3e} cell updates/s",
+        if run.converged() {
+            "converged"
+        } else {
+            "not converged"
+        },
+        run.iterations(),
+        policy_change.last().copied().unwrap_or(f64::NAN),
+        run.solve_seconds,
+        run.cell_updates_per_second()
+    );
+    let changes: Vec<String> = policy_change.iter().map(|c| format!("{c:.5}")).collect();
+    println!("policy change per iteration: {}", changes.join(", "));
+    path(&run.path);
+    written(&run.files, plots, out, "");
+}
+
+/// The path's start and end on one line, then the path as a small aligned table.
+fn path(path: &[PathPoint]) {
+    let (Some(first), Some(last)) = (path.first(), path.last()) else {
+        return;
+    };
+    println!(
+        "path: stakes ({}, {}) fee {} at t = {} → stakes ({}, {}) fee {} at t = {}",
+        first.stakes[0],
+        first.stakes[1],
+        first.fee,
+        first.time,
+        last.stakes[0],
+        last.stakes[1],
+        last.fee,
+        last.time
+    );
+    println!(
+        "  {:>4} {:>8} {:>10} {:>10} {:>10} {:>7} {:>7}",
+        "step", "time", "fee", "stake0", "stake1", "action0", "action1"
+    );
+    let show = |p: &PathPoint| {
+        let (a0, a1) = p.actions.map_or((String::new(), String::new()), |a| {
+            (a[0].to_string(), a[1].to_string())
+        });
+        println!(
+            "  {:>4} {:>8.4} {:>10.5} {:>10.4} {:>10.4} {:>7} {:>7}",
+            p.step, p.time, p.fee, p.stakes[0], p.stakes[1], a0, a1
+        );
+    };
+    if path.len() <= 12 {
+        path.iter().for_each(show);
+    } else {
+        path[..5].iter().for_each(show);
+        println!("  {:>4}", "…");
+        path[path.len() - 5..].iter().for_each(show);
+    }
+}
+
+/// "wrote FILES and plots … to DIR", with `note` appended.
+fn written(files: &[String], plots: &[PathBuf], out: &Path, note: &str) {
+    let mut list = files.join(", ");
+    if !plots.is_empty() {
+        list = format!("{list} and {}", plot::describe(plots));
+    }
+    println!("wrote {list} to {}{note}", out.display());
+}
+
+/// `mmgame plot`.
+pub fn plotted(plots: &[PathBuf], out: &Path) {
+    println!("wrote {} to {}", plot::describe(plots), out.display());
+}
+
+/// `mmgame info`.
+pub fn adapters(adapters: &[AdapterReport]) {
+    if adapters.is_empty() {
+        println!("no GPU adapters found (install a Vulkan driver, e.g. mesa-vulkan-drivers)");
+    }
+    for a in adapters {
+        println!(
+            "{} ({}, {}, driver {} {})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+        println!(
+            "  max_storage_buffer_binding_size {}  max_buffer_size {}",
+            human_bytes(a.max_storage_buffer_binding_size),
+            human_bytes(a.max_buffer_size)
+        );
+        println!(
+            "  max_storage_buffers_per_shader_stage {}  max_compute_workgroups_per_dimension {}  max_compute_invocations_per_workgroup {}",
+            a.max_storage_buffers_per_shader_stage,
+            a.max_compute_workgroups_per_dimension,
+            a.max_compute_invocations_per_workgroup
+        );
+        let largest = ((a.max_storage_buffer_binding_size.min(a.max_buffer_size) / 4 / 15) as f64)
+            .sqrt() as u64;
+        println!("  largest notebook grid at fee_points = 15: stake_points = {largest} (one agent's time slice per binding)");
+    }
+}
+
+/// `mmgame validate`.
+pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report) {
+    let g = &scenario.grid;
+    match report {
+        validate::Report::Notebook {
+            cpu,
+            gpu,
+            agreement,
+        } => {
+            println!(
+                "validate: {} scheme, grid {} fee × {}² stake × {} time points",
+                scenario.solver.scheme.name(),
+                g.fee_points,
+                g.stake_points,
+                g.time_points
+            );
+            for (name, run, detail) in [
+                ("cpu", cpu, format!("{}, {}", cpu.backend.device, cpu.backend.precision.name())),
+                (
+                    "gpu",
+                    gpu,
+                    format!(
+                        "{}, {}, {}",
+                        gpu.backend.device,
+                        gpu.backend.device_type,
+                        gpu.backend.precision.name()
+                    ),
+                ),
+            ] {
+                println!(
+                    "  {name} ({detail}): {} iterations, {:.3} s, {:.3e} cell updates/s",
+                    run.iterations(),
+                    run.solve_seconds,
+                    run.cell_updates_per_second()
+                );
+            }
+            let change = |r: &Run| r.notebook().map(|s| s.policy_change.clone()).unwrap_or_default();
+            println!(
+                "  policy change: cpu {:?}\n                 gpu {:?}",
+                change(cpu),
+                change(gpu)
+            );
+            notebook_agreement(agreement);
+        }
+        validate::Report::Equilibrium {
+            cpu,
+            gpu,
+            agreement,
+        } => {
+            println!(
+                "validate: equilibrium scheme, grid {} fee × {}² stake × {} time points",
+                g.fee_points, g.stake_points, g.time_points
+            );
+            println!(
+                "  cpu (f64): {:.3} s, {:.3e} cell updates/s",
+                cpu.solve_seconds,
+                cpu.cell_updates_per_second()
+            );
+            println!(
+                "  gpu ({}, f32): {:.3} s, {:.3e} cell updates/s",
+                gpu.backend.device,
+                gpu.solve_seconds,
+                gpu.cell_updates_per_second()
+            );
+            let several = |r: &Run| {
+                r.equilibrium()
+                    .map_or(0, |e| e.diagnostics.iter().map(|s| s.several_equilibria).sum::<u64>())
+            };
+            println!(
+                "  states with several equilibria: cpu {}, gpu {}",
+                several(cpu),
+                several(gpu)
+            );
+            equilibrium_agreement(agreement);
+        }
+    }
+    if report.passes() {
+        println!("PASS");
+    }
+}
+
+fn notebook_agreement(a: &Agreement) {
+    println!(
+        "  identical actions: {} of {} ({:.4}%)",
+        a.identical,
+        a.states,
+        100.0 * a.identical as f64 / a.states as f64
+    );
+    println!(
+        "  largest value difference: {:.3e} of the largest value (tolerance {VALUE_TOLERANCE:e})",
+        a.value_difference
+    );
+    println!(
+        "  differing actions: {} ({} ties within ε = {TIE_EPSILON:e}·max|v| = {:.3e}; largest f64 gain given up {:.3e})",
+        a.differences.len(),
+        a.ties(),
+        a.epsilon,
+        a.largest_loss()
+    );
+    for (at, loss) in a.differences.iter().take(20) {
+        println!(
+            "    agent {} t {} fee {} stake0 {} stake1 {}: gives up {loss:.3e}{}",
+            at[0],
+            at[1],
+            at[2],
+            at[3],
+            at[4],
+            if *loss <= a.epsilon { " (tie)" } else { "" }
+        );
+    }
+    if a.differences.len() > 20 {
+        println!("    … {} more", a.differences.len() - 20);
+    }
+}
+
+fn equilibrium_agreement(a: &EquilibriumAgreement) {
+    use crate::gpu::equilibrium::GPU_TIE_TOLERANCE;
+    println!(
+        "  actions identical to the cpu's: {} of {} ({:.4}%); values differ by up to {:.3e} of the largest",
+        a.identical,
+        a.states,
+        100.0 * a.identical as f64 / a.states as f64,
+        a.value_difference
+    );
+    println!(
+        "  gpu selections checked in f64 on the gpu's own V(t+1): {} invalid (no tolerance between ½ and 2× the GPU's τ = {GPU_TIE_TOLERANCE:e}·max(1, |U|) makes them a finalist; largest miss {:.3e}); largest value error {:.3e} (tolerance {VALUE_TOLERANCE:e})",
+        a.invalid.len(),
+        a.largest_miss,
+        a.value_error
+    );
+    for (at, miss) in a.invalid.iter().take(20) {
+        println!(
+            "    t {} fee {} stake0 {} stake1 {}: misses the rule by {miss:.3e}",
+            at[0], at[1], at[2], at[3]
+        );
+    }
+}
+
+/// `mmgame refine`: the newest level's row (and the header before the first).
+pub fn refine_level(rows: &[Level], interpolation: &str, levels: u32) {
+    let d = columns(rows);
+    let opt = |x: Option<f64>, p: usize| x.map_or("—".to_string(), |v| format!("{v:.p$}"));
+    if rows.len() == 1 {
+        println!(
+            "refine: equilibrium scheme ({interpolation} interpolation), {levels} levels, each axis doubled per level"
+        );
+        println!(
+            "{:>5} {:>16} {:>9} {:>12} {:>12} {:>10} {:>6} {:>10} {:>6} {:>24} {:>8}",
+            "level",
+            "grid f×s²×t",
+            "time s",
+            "value 0",
+            "value 1",
+            "|Δ0|",
+            "order",
+            "|Δ1|",
+            "order",
+            "path end (s0, s1, fee)",
+            "several"
+        );
+    }
+    let i = rows.len() - 1;
+    let r = &rows[i];
+    println!(
+        "{:>5} {:>16} {:>9.2} {:>12.4} {:>12.4} {:>10} {:>6} {:>10} {:>6} {:>24} {:>7.2}%",
+        r.level,
+        format!("{}×{}²×{}", r.grid[0], r.grid[1], r.grid[2]),
+        r.seconds,
+        r.start_values[0],
+        r.start_values[1],
+        opt(d[0][i].0, 3),
+        opt(d[0][i].1, 2),
+        opt(d[1][i].0, 3),
+        opt(d[1][i].1, 2),
+        format!("({:.3}, {:.3}, {:.4})", r.end.0[0], r.end.0[1], r.end.1),
+        100.0 * r.several_share
+    );
+}
+
+pub fn refined(levels: u32, out: &Path) {
+    println!(
+        "wrote refine.csv and level-0 … level-{} to {}",
+        levels - 1,
+        out.display()
+    );
+}
+
+/// `mmgame sweep`: what it is about to solve.
+pub fn sweep_plan(plan: &sweep::Plan, varies: &[sweep::Vary], device: &str) {
+    println!(
+        "sweep: {} points ({}), this shard {}/{} solves {} of them on {device}",
+        plan.points,
+        varies
+            .iter()
+            .map(|v| format!("{} × {}", v.values.len(), v.key))
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.shard.index,
+        plan.shard.count,
+        plan.mine.len(),
+    );
+}
+
+/// `mmgame sweep`: one solved point.
+pub fn sweep_point(row: &crate::io::csv::SweepRow, varies: &[sweep::Vary]) {
+    let o = &row.outcome;
+    println!(
+        "  {:>4}  {}  → values ({:.4}, {:.4}), end stakes ({}, {}) fee {}",
+        row.index,
+        varies
+            .iter()
+            .zip(&row.values)
+            .map(|(v, x)| format!("{}={x}", v.key))
+            .collect::<Vec<_>>()
+            .join(" "),
+        o.value0,
+        o.value1,
+        o.end_stake0,
+        o.end_stake1,
+        o.end_fee
+    );
+}
+
+pub fn swept(s: &sweep::Swept, out: &Path) {
+    println!(
+        "solved {} points in {:.2} s; wrote sweep.csv and {} plot files to {}",
+        s.table.rows.len(),
+        s.seconds,
+        s.plots.len(),
+        out.display()
+    );
+}
+
+pub fn merged(points: usize, parts: usize, out: &Path) {
+    println!(
+        "merged {points} points from {parts} parts into {}",
+        out.join("sweep.csv").display()
+    );
+}
+
+/// `mmgame bench`: its first line.
+pub fn bench_start(opts: &bench::Options) {
+    let per_solve = match opts.scheme {
+        crate::config::Scheme::Notebook => format!("{} iterations per solve", bench::BENCH_ITERATIONS),
+        crate::config::Scheme::Equilibrium => "one backward sweep per solve".to_string(),
+    };
+    let runs = opts.runs.max(1);
+    println!(
+        "{} scheme: {per_solve}, 1 warm-up + {runs} timed run{} per grid and backend",
+        opts.scheme.name(),
+        if runs == 1 { "" } else { "s" }
+    );
+}
+
+/// `mmgame bench`: what it reports as it goes.
+pub fn bench_progress(p: bench::Progress) {
+    match p {
+        bench::Progress::GpuSkipped(e) => println!("gpu: skipped ({e})"),
+        bench::Progress::Device(d) => bench_device(d),
+        bench::Progress::Measured(r, d) => println!(
+            "  {} on {}: median {:.4} s, {:.3e} cell updates/s",
+            r.grid.pretty(),
+            d.backend.name(),
+            r.seconds.median,
+            r.rate.median
+        ),
+    }
+}
+
+fn bench_device(d: &Device) {
+    let bw = &d.bandwidth;
+    let threads = d
+        .threads
+        .map(|t| format!(", {t} thread{}", if t == 1 { "" } else { "s" }))
+        .unwrap_or_default();
+    let copies = if bw.copies == 1 {
+        String::new()
+    } else {
+        format!("{} × ", bw.copies)
+    };
+    println!("{}: {}{threads}", d.backend.name(), d.name);
+    println!(
+        "  copy bandwidth ({copies}{} MiB, read + written bytes): {:.2} GB/s (min–max {:.2}–{:.2})",
+        bw.copy_bytes >> 20,
+        bw.bytes_per_second.median / 1e9,
+        bw.bytes_per_second.min / 1e9,
+        bw.bytes_per_second.max / 1e9,
+    );
+    println!(
+        "  one cell update: {} B of grid arrays (+{} B of cached tables), {} flops; bandwidth bound {:.3e} cell updates/s",
+        d.work.array_bytes,
+        d.work.table_bytes,
+        d.work.flops,
+        d.bound()
+    );
+}
+
+/// Prints `rows` as columns padded to their widest cell (left-aligned text, right-aligned
+/// numbers).
+fn columns_padded(rows: &[Vec<String>], right: &[bool]) {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                let pad = " ".repeat(widths[c] - s.chars().count());
+                if right[c] {
+                    format!("{pad}{s}")
+                } else {
+                    format!("{s}{pad}")
+                }
+            })
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
+/// `mmgame bench`: the final table.
+pub fn bench_table(report: &bench::Report) {
+    println!();
+    let mut table = vec![[
+        "grid",
+        "backend",
+        "iterations",
+        "cell updates",
+        "median s",
+        "min–max s",
+        "cell updates/s",
+        "min–max",
+        "GPU/CPU",
+        "efficiency",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for r in &report.rows {
+        table.push(bench_row(r, &report.devices[r.device]));
+    }
+    columns_padded(
+        &table,
+        &[false, false, true, true, true, true, true, true, true, true],
+    );
+    println!(
+        "efficiency = cell updates/s ÷ (copy bandwidth ÷ bytes of grid arrays per cell update)"
+    );
+    println!("wrote {}", report.csv.display());
+}
+
+fn bench_row(r: &Row, d: &Device) -> Vec<String> {
+    vec![
+        r.grid.pretty(),
+        d.backend.name().to_string(),
+        r.iterations.to_string(),
+        format!("{:.3e}", r.cell_updates),
+        format!("{:.4}", r.seconds.median),
+        format!("{:.4}–{:.4}", r.seconds.min, r.seconds.max),
+        format!("{:.3e}", r.rate.median),
+        format!("{:.2e}–{:.2e}", r.rate.min, r.rate.max),
+        match (r.ratio, d.backend) {
+            (Some(x), crate::api::Resolved::Gpu) => format!("{x:.3}×"),
+            _ => String::new(),
+        },
+        format!("{:.1}%", 100.0 * r.rate.median / d.bound()),
+    ]
+}

@@ -1,0 +1,107 @@
+//! `summary.json`: what a run was (scenario, backend, timing) and what it found, one layout
+//! per scheme; and the scenario read back from it.
+
+use serde::Serialize;
+
+use crate::config::Scenario;
+use crate::error::Error;
+use crate::grid::Interpolation;
+use crate::scheme::{BackendInfo, StepDiagnostics};
+use crate::simulate::PathPoint;
+
+/// Which value slices an `equilibrium` run keeps: only t = 0, or every time step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaveValues {
+    /// values.npy has shape (2, fee_points, stake_points, stake_points).
+    #[default]
+    T0,
+    /// values.npy has shape (2, time_points, fee_points, stake_points, stake_points).
+    All,
+}
+
+/// `summary.json` of a run, whichever the scheme.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Summary {
+    Notebook(NotebookSummary),
+    Equilibrium(EquilibriumSummary),
+}
+
+impl Summary {
+    pub fn to_json(&self) -> String {
+        // Every field is a number, a string, a bool or a list of them: serialising cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Writes it (atomically) as `path`.
+    pub fn write(&self, path: &std::path::Path) -> Result<(), Error> {
+        use std::io::Write;
+        let json = self.to_json();
+        super::write_atomic(path, |w| writeln!(w, "{json}"))
+    }
+}
+
+/// `summary.json` of a `notebook` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotebookSummary {
+    pub version: String,
+    pub scheme: String,
+    #[serde(flatten)]
+    pub backend: BackendInfo,
+    pub iterations: usize,
+    pub converged: bool,
+    pub policy_change: Vec<f64>,
+    pub solve_seconds: f64,
+    pub cell_updates: f64,
+    pub cell_updates_per_second: f64,
+    pub path: Vec<PathPoint>,
+    pub files: Vec<String>,
+    pub scenario: Scenario,
+}
+
+/// `summary.json` of an `equilibrium` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EquilibriumSummary {
+    pub version: String,
+    pub scheme: String,
+    #[serde(flatten)]
+    pub backend: BackendInfo,
+    pub interpolation: Interpolation,
+    pub values_saved: SaveValues,
+    pub values_shape: Vec<usize>,
+    pub solve_seconds: f64,
+    pub cell_updates: f64,
+    pub cell_updates_per_second: f64,
+    /// States without a pure equilibrium, over all time steps.
+    pub no_pure_equilibrium: u64,
+    /// States with several pure equilibria, over all time steps.
+    pub several_equilibria: u64,
+    pub max_exploitability: f64,
+    pub tie_tolerance: f64,
+    pub diagnostics: Vec<StepDiagnostics>,
+    pub path: Vec<PathPoint>,
+    pub files: Vec<String>,
+    pub scenario: Scenario,
+}
+
+/// The scenario recorded in a run's summary.json. It goes through [`Scenario::from_toml`], so
+/// keys a newer version added take their defaults and the grid is validated.
+pub fn read_scenario(file: &std::path::Path) -> Result<Scenario, Error> {
+    use serde::Deserialize;
+    let bad = |why: String| Error::Input(format!("{}: {why}", file.display()));
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        bad(format!(
+            "cannot read ({e}); is this the folder of a finished `mmgame solve`?"
+        ))
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+    let scenario = json
+        .get("scenario")
+        .ok_or_else(|| bad("has no \"scenario\" field".into()))?;
+    let table = toml::Table::deserialize(scenario.clone())
+        .map_err(|e| bad(format!("\"scenario\" is not a table ({e})")))?;
+    let toml_text = toml::to_string(&table).map_err(|e| bad(format!("\"scenario\" field: {e}")))?;
+    Scenario::from_toml(&toml_text, &format!("{} \"scenario\"", file.display()), &[])
+}

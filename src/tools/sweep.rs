@@ -1,0 +1,369 @@
+//! `mmgame sweep`: one scenario solved for every combination of varied keys, reusing one GPU
+//! context and its pipelines, with shards for batch schedulers and a merge of their parts.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::api::{Output, Silent, SolveOptions, Solver};
+use crate::config::Scenario;
+use crate::error::Error;
+use crate::io::csv::{read_sweep, write_sweep, SweepOutcome, SweepRow, SweepTable};
+
+/// One `--vary KEY=START:STOP:COUNT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vary {
+    pub key: String,
+    /// The values as TOML literals (integers stay integers: `grid.stake_points=15:31:3`).
+    pub values: Vec<String>,
+}
+
+impl Vary {
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let bad = |why: &str| {
+            Error::Input(format!("--vary {text}: {why} (expected KEY=START:STOP:COUNT, e.g. model.fee_speed=0.05:0.2:3)"))
+        };
+        let (key, range) = text.split_once('=').ok_or_else(|| bad("no `=`"))?;
+        let parts: Vec<&str> = range.split(':').collect();
+        let [start, stop, count] = parts[..] else {
+            return Err(bad("need three parts"));
+        };
+        let count: usize = count
+            .trim()
+            .parse()
+            .map_err(|_| bad("COUNT must be a positive integer"))?;
+        if count == 0 {
+            return Err(bad("COUNT must be a positive integer"));
+        }
+        let integer = |s: &str| s.trim().parse::<i64>().ok();
+        let values = match (integer(start), integer(stop)) {
+            (Some(a), Some(b)) if count == 1 || (b - a) % (count as i64 - 1) == 0 => {
+                let step = if count == 1 {
+                    0
+                } else {
+                    (b - a) / (count as i64 - 1)
+                };
+                (0..count as i64)
+                    .map(|i| (a + i * step).to_string())
+                    .collect()
+            }
+            _ => {
+                let a: f64 = start
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("START is not a number"))?;
+                let b: f64 = stop
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("STOP is not a number"))?;
+                if !a.is_finite() || !b.is_finite() {
+                    return Err(bad("START and STOP must be finite"));
+                }
+                (0..count)
+                    .map(|i| {
+                        let x = if count == 1 {
+                            a
+                        } else {
+                            a + (b - a) * i as f64 / (count - 1) as f64
+                        };
+                        format!("{x:?}")
+                    })
+                    .collect()
+            }
+        };
+        Ok(Vary {
+            key: key.trim().to_string(),
+            values,
+        })
+    }
+}
+
+/// `--shard i/n`: this machine solves the points whose index is i modulo n.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s.split_once('/').ok_or("expected i/n, e.g. 0/4")?;
+        let (index, count): (usize, usize) = (
+            i.parse().map_err(|_| "i must be an integer")?,
+            n.parse().map_err(|_| "n must be an integer")?,
+        );
+        if count == 0 || index >= count {
+            return Err(format!("need 0 ≤ i < n, got {index}/{count}"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// The sweep's points: every combination of the varied values, the first key major.
+pub fn points(varies: &[Vary]) -> Vec<Vec<String>> {
+    varies.iter().fold(vec![vec![]], |acc, v| {
+        acc.iter()
+            .flat_map(|p| {
+                v.values.iter().map(move |x| {
+                    let mut q = p.clone();
+                    q.push(x.clone());
+                    q
+                })
+            })
+            .collect()
+    })
+}
+
+/// What a sweep (or this shard of it) is about to do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Points in the whole sweep.
+    pub points: usize,
+    /// The points this shard solves.
+    pub mine: Vec<usize>,
+    pub shard: Shard,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone)]
+pub struct Swept {
+    pub table: SweepTable,
+    pub seconds: f64,
+    pub plots: Vec<PathBuf>,
+}
+
+/// Solves one point: its scenario with `options` (a memory output keeps the policy the path
+/// needs and the t = 0 values).
+fn solve_point(
+    solver: &Solver,
+    s: &Scenario,
+    options: &SolveOptions,
+) -> Result<SweepOutcome, Error> {
+    let run = solver.solve(s, options, &mut Silent)?;
+    let last = &run.path[run.path.len() - 1];
+    let [value0, value1] = run.start_values();
+    Ok(SweepOutcome {
+        iterations: run.iterations(),
+        converged: run.converged(),
+        end_stake0: last.stakes[0],
+        end_stake1: last.stakes[1],
+        end_fee: last.fee,
+        value0,
+        value1,
+    })
+}
+
+/// Runs the sweep (or this shard of it) with `options` (the backend and its settings; the
+/// output is each point's memory) and writes `sweep.csv` and its plots to `out`. `on_plan` is
+/// called once every point's scenario is valid, `on_point` after each point.
+#[allow(clippy::too_many_arguments)]
+pub fn sweep(
+    solver: &Solver,
+    base: &Scenario,
+    varies: &[Vary],
+    shard: Option<Shard>,
+    options: &SolveOptions,
+    out: &Path,
+    on_plan: impl FnOnce(&Plan),
+    mut on_point: impl FnMut(&SweepRow),
+) -> Result<Swept, Error> {
+    if varies.is_empty() {
+        return Err(Error::Input(
+            "sweep: give at least one --vary KEY=START:STOP:COUNT".into(),
+        ));
+    }
+    let all = points(varies);
+    // Every point's scenario is built and validated before anything is solved or written.
+    let mut scenarios = Vec::with_capacity(all.len());
+    let text = base.to_toml();
+    for p in &all {
+        let o: Vec<String> = varies
+            .iter()
+            .zip(p)
+            .map(|(v, x)| format!("{}={x}", v.key))
+            .collect();
+        scenarios.push(Scenario::from_toml(&text, "sweep", &o)?);
+    }
+    crate::io::check_output_dir(out)?;
+    let shard = shard.unwrap_or(Shard { index: 0, count: 1 });
+    let mine: Vec<usize> = (0..all.len())
+        .filter(|i| i % shard.count == shard.index)
+        .collect();
+    let mut options = options.clone();
+    options.output = Output::Memory;
+    on_plan(&Plan {
+        points: all.len(),
+        mine: mine.clone(),
+        shard,
+    });
+    let start = Instant::now();
+    let mut table = SweepTable {
+        keys: varies.iter().map(|v| v.key.clone()).collect(),
+        rows: Vec::with_capacity(mine.len()),
+    };
+    for &i in &mine {
+        let row = SweepRow {
+            index: i,
+            values: all[i].clone(),
+            outcome: solve_point(solver, &scenarios[i], &options)?,
+        };
+        on_point(&row);
+        table.rows.push(row);
+    }
+    crate::io::create_output_dir(out)?;
+    write_sweep(&out.join("sweep.csv"), &table)?;
+    let plots = plot(out, &table)?;
+    Ok(Swept {
+        table,
+        seconds: start.elapsed().as_secs_f64(),
+        plots,
+    })
+}
+
+/// `mmgame sweep-merge`: joins the `sweep.csv` of each shard (files or folders) into one,
+/// ordered by index; the parts must share their columns and not overlap. Returns the merged
+/// table.
+pub fn merge(parts: &[PathBuf], out: &Path) -> Result<SweepTable, Error> {
+    if parts.is_empty() {
+        return Err(Error::Input(
+            "sweep-merge: give the shards' sweep.csv files or folders".into(),
+        ));
+    }
+    let mut merged: Option<SweepTable> = None;
+    for part in parts {
+        let file = if part.is_dir() {
+            part.join("sweep.csv")
+        } else {
+            part.clone()
+        };
+        let table = read_sweep(&file).map_err(|e| Error::Input(format!("sweep-merge: {e}")))?;
+        match &mut merged {
+            Some(first) if first.keys != table.keys => {
+                return Err(Error::Input(format!(
+                    "sweep-merge: {} has other columns than the first part",
+                    file.display()
+                )))
+            }
+            Some(first) => first.rows.extend(table.rows),
+            None => merged = Some(table),
+        }
+    }
+    let Some(mut merged) = merged else {
+        return Err(Error::Input("sweep-merge: no parts".into()));
+    };
+    merged.rows.sort_by_key(|r| r.index);
+    if let Some(w) = merged.rows.windows(2).find(|w| w[0].index == w[1].index) {
+        return Err(Error::Input(format!(
+            "sweep-merge: point {} appears in two parts",
+            w[0].index
+        )));
+    }
+    crate::io::check_output_dir(out)?;
+    crate::io::create_output_dir(out)?;
+    write_sweep(&out.join("sweep.csv"), &merged)?;
+    plot(out, &merged)?;
+    Ok(merged)
+}
+
+/// The outcomes against the first varied key, one line per combination of the other keys:
+/// each agent's value at the start state, and the path's end stakes.
+fn plot(out: &Path, table: &SweepTable) -> Result<Vec<PathBuf>, Error> {
+    let first_key = &table.keys[0];
+    // (label of the other keys' values, rows in order)
+    let mut groups: Vec<(String, Vec<&SweepRow>)> = Vec::new();
+    for r in &table.rows {
+        let label = table.keys[1..]
+            .iter()
+            .zip(&r.values[1..])
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match groups.iter_mut().find(|g| g.0 == label) {
+            Some(g) => g.1.push(r),
+            None => groups.push((label, vec![r])),
+        }
+    }
+    let series = |value: fn(&SweepOutcome) -> f64, prefix: &str| -> Vec<(String, Vec<(f64, f64)>)> {
+        groups
+            .iter()
+            .map(|(label, rows)| {
+                let points = rows
+                    .iter()
+                    .map(|r| (r.values[0].parse().unwrap_or(f64::NAN), value(&r.outcome)))
+                    .collect();
+                let name = match (prefix.is_empty(), label.is_empty()) {
+                    (true, _) => label.clone(),
+                    (false, true) => prefix.to_string(),
+                    (false, false) => format!("{prefix}, {label}"),
+                };
+                (if name.is_empty() { "all".to_string() } else { name }, points)
+            })
+            .collect()
+    };
+    let mut files = Vec::new();
+    let values: [fn(&SweepOutcome) -> f64; 2] = [|o| o.value0, |o| o.value1];
+    for (agent, value) in values.into_iter().enumerate() {
+        files.extend(crate::tools::plot::line_chart(
+            &out.join(format!("sweep_value{agent}")),
+            &format!("Value of agent {agent} at the start state"),
+            first_key,
+            "value",
+            &series(value, ""),
+        )?);
+    }
+    let mut ends = series(|o| o.end_stake0, "agent 0");
+    ends.extend(series(|o| o.end_stake1, "agent 1"));
+    files.extend(crate::tools::plot::line_chart(
+        &out.join("sweep_end_stakes"),
+        "Stakes at the end of the path",
+        first_key,
+        "stake",
+        &ends,
+    )?);
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vary_keeps_integers_and_spaces_floats_evenly() {
+        let v = Vary::parse("grid.stake_points=15:31:3").unwrap();
+        assert_eq!(v.values, ["15", "23", "31"]);
+        let v = Vary::parse("model.fee_speed=0.05:0.15:3").unwrap();
+        assert_eq!(v.values.len(), 3);
+        assert_eq!(v.values[0].parse::<f64>().unwrap(), 0.05);
+        assert!((v.values[1].parse::<f64>().unwrap() - 0.1).abs() < 1e-15);
+        assert!(Vary::parse("x=1:2").is_err());
+        assert!(Vary::parse("x=1:2:0").is_err());
+        assert!(Vary::parse("x=a:2:3").is_err());
+    }
+
+    #[test]
+    fn points_are_the_product_first_key_major() {
+        let a = Vary {
+            key: "a".into(),
+            values: vec!["1".into(), "2".into()],
+        };
+        let b = Vary {
+            key: "b".into(),
+            values: vec!["x".into(), "y".into(), "z".into()],
+        };
+        let p = points(&[a, b]);
+        assert_eq!(p.len(), 6);
+        assert_eq!(p[0], ["1", "x"]);
+        assert_eq!(p[1], ["1", "y"]);
+        assert_eq!(p[3], ["2", "x"]);
+    }
+
+    #[test]
+    fn shards_parse() {
+        assert_eq!(
+            "1/4".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 4 }
+        );
+        assert!("4/4".parse::<Shard>().is_err());
+        assert!("1".parse::<Shard>().is_err());
+    }
+}
