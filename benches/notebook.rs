@@ -71,7 +71,9 @@ fn group(
 fn cpu(c: &mut Criterion) {
     let solver = Solver::new();
     for scheme in SCHEMES {
-        group(c, scheme, "cpu", |s| time_solve(&solver, s, Resolved::Cpu, None));
+        group(c, scheme, "cpu", |s| {
+            time_solve(&solver, s, Resolved::Cpu, None)
+        });
     }
 }
 
@@ -89,7 +91,9 @@ fn gpu(c: &mut Criterion) {
         ctx.info.name, ctx.info.device_type, ctx.info.backend
     );
     for scheme in SCHEMES {
-        group(c, scheme, "gpu", |s| time_solve(&solver, s, Resolved::Gpu, None));
+        group(c, scheme, "gpu", |s| {
+            time_solve(&solver, s, Resolved::Gpu, None)
+        });
     }
 }
 

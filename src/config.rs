@@ -241,8 +241,16 @@ impl Scenario {
                 }
             }
         }
+        self.validate_grid_and_solver()
+    }
+
+    /// The checks of [`Scenario::validate`] on the grid and the solver, after the numbers.
+    fn validate_grid_and_solver(&self) -> Result<(), Error> {
+        let bad = |key: &str, value: String, allowed: &str| {
+            Err(Error::Input(format!("{key} = {value}: {allowed}")))
+        };
         for (key, v) in [
-            ("model.horizon", m.horizon),
+            ("model.horizon", self.model.horizon),
             ("grid.fee_max", self.grid.fee_max),
             ("grid.stake_max", self.grid.stake_max),
         ] {

@@ -289,7 +289,10 @@ impl Cancel {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Event {
     /// `notebook` scheme: iteration `iteration` (from 1) finished with this policy change.
-    Iteration { iteration: usize, policy_change: f64 },
+    Iteration {
+        iteration: usize,
+        policy_change: f64,
+    },
     /// `equilibrium` scheme: `done` of `total` time steps are solved, each of `states` states.
     TimeStep {
         done: usize,

@@ -315,6 +315,70 @@ fn an_equilibrium_run_that_cannot_fit_is_refused_before_it_starts() {
     assert!(!dir.path().join("big").exists());
 }
 
+/// Every command that solves refuses an oversized grid inside the library's `solve` (or its
+/// `check`), with the same one line as `solve` and exit 2, before allocating or writing.
+#[test]
+fn every_command_refuses_an_oversized_grid_with_the_same_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "grid.stake_points=200000";
+    let solve = mmgame(&["solve", "--set", big, "--out", "s"], dir.path());
+    assert_eq!(solve.status.code(), Some(2), "{}", stderr(&solve));
+    let line = stderr(&solve);
+    assert!(
+        line.starts_with("error: this grid on the CPU needs ") && line.contains(" available"),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+    // The figure of available memory moves between runs: compare up to it.
+    let head = &line[..line.find(" available").unwrap()];
+    let head = &head[..head.rfind(',').unwrap()];
+    for args in [
+        vec![
+            "sweep",
+            "--vary",
+            "grid.stake_points=200000:200000:1",
+            "--out",
+            "w",
+        ],
+        vec![
+            "bench",
+            "--grid",
+            "15x200000x5",
+            "--backend",
+            "cpu",
+            "--out",
+            "b",
+        ],
+        vec![
+            "sweep",
+            "--set",
+            "grid.stake_points=15",
+            "--vary",
+            "grid.stake_points=15:200000:2",
+            "--out",
+            "w2",
+        ],
+    ] {
+        let o = mmgame(&args, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.starts_with(head), "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
+    }
+    let refine = mmgame(
+        &["refine", "--set", "grid.stake_points=20000", "--out", "r"],
+        dir.path(),
+    );
+    assert_eq!(refine.status.code(), Some(2), "{}", stderr(&refine));
+    assert!(
+        stderr(&refine).starts_with("error: this equilibrium run's working memory needs "),
+        "{}",
+        stderr(&refine)
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(names.is_empty(), "something was written: {names:?}");
+}
+
 #[test]
 fn json_prints_the_summary_and_the_report_has_the_path_table() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{gpu, scenario};
-use mmgame::config::Scenario;
 use mmgame::api::{Cancel, Silent};
+use mmgame::config::Scenario;
 use mmgame::cpu::equilibrium::{self, select, PAIRS};
 use mmgame::cpu::team::default_threads;
 use mmgame::gpu::equilibrium::EquilibriumGpu;
@@ -194,7 +194,14 @@ fn gpu_agrees_with_the_cpu_by_validates_rule() {
         let mut gpu = MemorySink::new(&grid);
         EquilibriumGpu::new(&ctx)
             .unwrap()
-            .solve(&game, &grid, s.solver.interpolation, &mut gpu, &Cancel::new(), &mut Silent)
+            .solve(
+                &game,
+                &grid,
+                s.solver.interpolation,
+                &mut gpu,
+                &Cancel::new(),
+                &mut Silent,
+            )
             .unwrap();
         let a = validate::compare_equilibrium(&game, &grid, s.solver.interpolation, &cpu, &gpu)
             .unwrap();
@@ -228,7 +235,14 @@ fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
         }
         let mut sink = MemorySink::new(&grid);
         let sol = solver
-            .solve(&game, &grid, s.solver.interpolation, &mut sink, &Cancel::new(), &mut Silent)
+            .solve(
+                &game,
+                &grid,
+                s.solver.interpolation,
+                &mut sink,
+                &Cancel::new(),
+                &mut Silent,
+            )
             .unwrap();
         (sol, sink)
     };

@@ -5,13 +5,13 @@
 mod common;
 
 use common::{gpu, max_rel_diff, npy, scenario};
+use mmgame::api::{Cancel, Silent};
 use mmgame::config::Scenario;
 use mmgame::cpu::notebook;
+use mmgame::cpu::team::default_threads;
 use mmgame::gpu::context::GpuContext;
 use mmgame::gpu::layout::{self, params_fields, Params, Step};
 use mmgame::gpu::notebook::NotebookGpu;
-use mmgame::api::{Cancel, Silent};
-use mmgame::cpu::team::default_threads;
 use mmgame::scheme::Solution;
 use mmgame::simulate::notebook_path;
 use mmgame::tools::validate;
@@ -31,7 +31,15 @@ fn solve_gpu(ctx: &GpuContext, s: &Scenario, max_dim: Option<u32>) -> Solution {
 fn check_agreement(s: &Scenario) -> Option<validate::Agreement> {
     let ctx = gpu()?;
     let (game, grid) = (s.game(), s.grid());
-    let cpu = notebook::solve(&game, &grid, &s.solver, default_threads(), &Cancel::new(), &mut Silent).unwrap();
+    let cpu = notebook::solve(
+        &game,
+        &grid,
+        &s.solver,
+        default_threads(),
+        &Cancel::new(),
+        &mut Silent,
+    )
+    .unwrap();
     let gpu = solve_gpu(&ctx, s, None);
     let a = validate::compare(&game, &grid, &cpu, &gpu);
     assert!(
@@ -136,14 +144,16 @@ fn a_slice_beyond_the_binding_limit_is_refused_with_the_largest_grid() {
         "default",
         &["grid.fee_points=2", &format!("grid.stake_points={stake}")],
     );
-    let err =
-        match NotebookGpu::new(&ctx)
-            .unwrap()
-            .solve(&s.game(), &s.grid(), &s.solver, &Cancel::new(), &mut Silent)
-        {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("a slice beyond the binding limit solved"),
-        };
+    let err = match NotebookGpu::new(&ctx).unwrap().solve(
+        &s.game(),
+        &s.grid(),
+        &s.solver,
+        &Cancel::new(),
+        &mut Silent,
+    ) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a slice beyond the binding limit solved"),
+    };
     assert!(
         err.contains(&limit.to_string()) && err.contains("largest stake_points"),
         "{err}"
@@ -196,7 +206,9 @@ fn fused_and_separate_kernels_give_identical_results() {
         fused.fused(),
         "lavapipe and real GPUs allow 11 storage buffers per stage"
     );
-    let a = fused.solve(&game, &grid, &s.solver, &Cancel::new(), &mut Silent).unwrap();
+    let a = fused
+        .solve(&game, &grid, &s.solver, &Cancel::new(), &mut Silent)
+        .unwrap();
     let b = NotebookGpu::new(&ctx)
         .unwrap()
         .without_fusion()

@@ -14,7 +14,15 @@ use mmgame::simulate::notebook_path;
 fn check(name: &str) {
     let s = scenario(name, &[]);
     let (game, grid) = (s.game(), s.grid());
-    let sol = notebook::solve(&game, &grid, &s.solver, default_threads(), &Cancel::new(), &mut Silent).unwrap();
+    let sol = notebook::solve(
+        &game,
+        &grid,
+        &s.solver,
+        default_threads(),
+        &Cancel::new(),
+        &mut Silent,
+    )
+    .unwrap();
 
     let a_ref = npy(name, "a_vals.npy");
     assert_eq!(a_ref.shape(), &sol.shape[..], "{name}: shape");
@@ -107,7 +115,15 @@ fn fine_stake_grid_with_control_1_matches_the_notebook() {
 fn default_path_is_the_one_in_model_md() {
     let s = scenario("default", &[]);
     let (game, grid) = (s.game(), s.grid());
-    let sol = notebook::solve(&game, &grid, &s.solver, default_threads(), &Cancel::new(), &mut Silent).unwrap();
+    let sol = notebook::solve(
+        &game,
+        &grid,
+        &s.solver,
+        default_threads(),
+        &Cancel::new(),
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(sol.iterations(), 7);
     let path = notebook_path(&game, &grid, &sol, &s.path);
     let s1: Vec<f64> = path.iter().map(|p| p.stakes[1]).collect();
@@ -131,7 +147,15 @@ fn results_do_not_depend_on_the_thread_count() {
     );
     let (game, grid) = (s.game(), s.grid());
     let solve_on = |threads| {
-        notebook::solve(&game, &grid, &s.solver, threads, &Cancel::new(), &mut Silent).unwrap()
+        notebook::solve(
+            &game,
+            &grid,
+            &s.solver,
+            threads,
+            &Cancel::new(),
+            &mut Silent,
+        )
+        .unwrap()
     };
     let (one, three) = (solve_on(1), solve_on(3));
     assert_eq!(one.policy, three.policy);

@@ -152,3 +152,40 @@ fn bad_sweeps_exit_2_and_write_nothing() {
         assert!(!dir.path().join("x").exists(), "{args:?}");
     }
 }
+
+/// A part that is not a well-formed sweep.csv is refused with one line naming the file and the
+/// line, never a panic.
+#[test]
+fn sweep_merge_refuses_malformed_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let header =
+        "index,model.fee_speed,iterations,converged,end_stake0,end_stake1,end_fee,value0,value1";
+    let good = "0,0.1,3,true,10,11,0.1,1.5,2.5";
+    for (name, text, expected) in [
+        ("one_field.csv", format!("{header}\n7\n"), "line 2"),
+        (
+            "bad_index.csv",
+            format!("{header}\nx,0.1,3,true,10,11,0.1,1.5,2.5\n"),
+            "line 2",
+        ),
+        (
+            "bad_value.csv",
+            format!("{header}\n{good}\n1,0.2,3,true,10,eleven,0.1,1.5,2.5\n"),
+            "line 3",
+        ),
+        (
+            "not_a_sweep.csv",
+            "step,time\n0,0\n".to_string(),
+            "not_a_sweep.csv",
+        ),
+        ("empty.csv", String::new(), "empty.csv"),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let o = mmgame(&["sweep-merge", name, "--out", "m"], dir.path());
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{name}: {e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{name}: {e}");
+        assert!(e.contains(name) && e.contains(expected), "{name}: {e}");
+        assert!(!dir.path().join("m").exists(), "{name}");
+    }
+}

@@ -118,21 +118,32 @@ fn the_model_grid_and_config_never_touch_wgpu() {
         }
         lines_with(code, &["wgpu", "crate::gpu", "crate::api", "crate::tools"])
     });
-    assert!(v.is_empty(), "wgpu or an upper layer in the model:\n{}", v.join("\n"));
+    assert!(
+        v.is_empty(),
+        "wgpu or an upper layer in the model:\n{}",
+        v.join("\n")
+    );
 }
 
 #[test]
 fn cpu_and_gpu_never_import_each_other() {
     let v = violations(|name, code| {
         if name.starts_with("cpu/") {
-            lines_with(code, &["crate::gpu", "wgpu::", "crate::api", "crate::tools"])
+            lines_with(
+                code,
+                &["crate::gpu", "wgpu::", "crate::api", "crate::tools"],
+            )
         } else if name.starts_with("gpu/") {
             lines_with(code, &["crate::cpu", "crate::api", "crate::tools"])
         } else {
             vec![]
         }
     });
-    assert!(v.is_empty(), "cpu/ and gpu/ cross-import:\n{}", v.join("\n"));
+    assert!(
+        v.is_empty(),
+        "cpu/ and gpu/ cross-import:\n{}",
+        v.join("\n")
+    );
 }
 
 /// Functions (`fn name(` at the start of a line, after indentation and qualifiers) and their
@@ -200,7 +211,10 @@ fn no_function_is_longer_than_80_lines() {
 /// The checks themselves bite: each finds what it looks for in a sample.
 #[test]
 fn the_checks_find_what_they_look_for() {
-    assert_eq!(prints("tools/x.rs", "fn f() {\n    println!(\"hi\");\n}").len(), 1);
+    assert_eq!(
+        prints("tools/x.rs", "fn f() {\n    println!(\"hi\");\n}").len(),
+        1
+    );
     assert!(prints("cli/report.rs", "println!(\"hi\");").is_empty());
     assert!(prints("api/mod.rs", &code("// println!(\"in a comment\")")).is_empty());
     let long = format!("fn long() {{\n{}}}\n", "    x();\n".repeat(90));

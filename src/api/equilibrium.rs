@@ -52,7 +52,14 @@ impl FileSink {
     }
 
     /// The action code at (agent, time, fee, stake0, stake1), read back from the file.
-    fn action(&self, agent: usize, t: usize, fee: usize, s0: usize, s1: usize) -> Result<u8, Error> {
+    fn action(
+        &self,
+        agent: usize,
+        t: usize,
+        fee: usize,
+        s0: usize,
+        s1: usize,
+    ) -> Result<u8, Error> {
         let at = self.offset(agent, t) + self.grid.state_index(fee, s0, s1);
         let value = self.policy.read(at)?;
         self.grid
@@ -67,10 +74,18 @@ impl StepSink for FileSink {
         self.values.is_some()
     }
 
-    fn step(&mut self, t: usize, actions: [&[u8]; 2], values: SliceValues<'_>) -> Result<(), Error> {
+    fn step(
+        &mut self,
+        t: usize,
+        actions: [&[u8]; 2],
+        values: SliceValues<'_>,
+    ) -> Result<(), Error> {
         let table = [0, 1, 2, 3].map(|c| self.grid.actions.value(c) as f32);
         for agent in 0..2 {
-            let row: Vec<f32> = actions[agent].iter().map(|&c| table[c as usize & 3]).collect();
+            let row: Vec<f32> = actions[agent]
+                .iter()
+                .map(|&c| table[c as usize & 3])
+                .collect();
             let at = self.offset(agent, t);
             self.policy.write(at, &row)?;
             if let Some(v) = &mut self.values {
@@ -89,7 +104,11 @@ impl StepSink for FileSink {
 
 /// Refuses, before anything is allocated, an `equilibrium` run whose working memory (or, for
 /// a folder output, whose files on disk) would not fit.
-pub fn check_fits(scenario: &Scenario, options: &SolveOptions, gpu: bool) -> Result<(), Error> {
+pub(super) fn check_fits(
+    scenario: &Scenario,
+    options: &SolveOptions,
+    gpu: bool,
+) -> Result<(), Error> {
     let g = &scenario.grid;
     let slice = g.slice_states();
     let nt = g.time_points as u64;
@@ -215,7 +234,10 @@ pub(super) fn solve(
             })?;
             (solution, Some(sink))
         }
-        Output::Discard => (sweep(scenario, options, device, &mut Discard, observer)?, None),
+        Output::Discard => (
+            sweep(scenario, options, device, &mut Discard, observer)?,
+            None,
+        ),
     };
     run.solve_seconds = solution.solve_seconds;
     run.outcome = Outcome::Equilibrium(EquilibriumRun {

@@ -2,12 +2,17 @@
 //! and returns a [`Run`], telling an [`Observer`] how it goes.
 //!
 //! ```no_run
-//! use mmgame::api::{Silent, SolveOptions, Solver};
+//! use mmgame::api::{Event, Output, SolveOptions, Solver};
 //! use mmgame::config::Scenario;
 //!
+//! let scenario = Scenario::load(None, &["grid.stake_points=31".to_string()])?;
 //! let solver = Solver::new();
-//! let run = solver.solve(&Scenario::default(), &SolveOptions::default(), &mut Silent)?;
-//! println!("{} iterations, {} path points", run.iterations(), run.path.len());
+//! let options = SolveOptions {
+//!     output: Output::Folder("run31".into()), // or Output::Memory (default), Output::Discard
+//!     ..Default::default()
+//! };
+//! let run = solver.solve(&scenario, &options, &mut |e: &Event| eprintln!("{e:?}"))?;
+//! println!("{} iterations, start values {:?}", run.iterations(), run.start_values());
 //! # Ok::<(), mmgame::Error>(())
 //! ```
 //!
@@ -27,7 +32,6 @@ pub use crate::io::summary::{SaveValues, Summary};
 pub use crate::scheme::{
     BackendInfo, Cancel, Event, Observer, Precision, Silent, StepDiagnostics, Values,
 };
-pub use equilibrium::check_fits as check_equilibrium_fits;
 pub use notebook::{cpu_bytes as notebook_cpu_bytes, gpu_host_bytes as notebook_gpu_host_bytes};
 pub use run::{value_at, EquilibriumRun, Outcome, Run};
 
@@ -209,8 +213,19 @@ impl Solver {
         }
         match scenario.solver.scheme {
             Scheme::Notebook => notebook::solve(scenario, options, &device, info, observer),
+            Scheme::Equilibrium => equilibrium::solve(scenario, options, &device, info, observer),
+        }
+    }
+
+    /// The checks [`Solver::solve`] makes before it allocates anything, without solving: that
+    /// the run fits in memory, on disk (for a folder output) and in the GPU's bindings. Tools
+    /// that run several solves call it first, so that an oversized grid fails at once.
+    pub fn check(&self, scenario: &Scenario, options: &SolveOptions) -> Result<(), Error> {
+        let device = self.device(options)?;
+        match scenario.solver.scheme {
+            Scheme::Notebook => notebook::check(scenario, &device),
             Scheme::Equilibrium => {
-                equilibrium::solve(scenario, options, &device, info, observer)
+                equilibrium::check_fits(scenario, options, matches!(device, Device::Gpu(_)))
             }
         }
     }
@@ -249,9 +264,7 @@ impl Solver {
             Resolved::Cpu => Device::Cpu {
                 threads: match options.threads {
                     Some(0) => {
-                        return Err(Error::Input(
-                            "threads = 0: give at least one thread".into(),
-                        ))
+                        return Err(Error::Input("threads = 0: give at least one thread".into()))
                     }
                     Some(n) => n,
                     None => team::default_threads(),

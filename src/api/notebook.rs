@@ -22,6 +22,18 @@ pub fn gpu_host_bytes(s: &Scenario) -> u64 {
     s.grid.all_states().saturating_mul(4 + 1 + 4)
 }
 
+/// Refuses, before anything is allocated, a `notebook` run that would not fit: in host memory,
+/// and on the GPU in one storage binding per (agent, time) slice.
+pub(super) fn check(scenario: &Scenario, device: &Device) -> Result<(), Error> {
+    match device {
+        Device::Cpu { .. } => check_memory("this grid on the CPU", cpu_bytes(scenario)),
+        Device::Gpu(gpu) => {
+            check_memory("this grid's results", gpu_host_bytes(scenario))?;
+            crate::gpu::notebook::check_fits(&gpu.ctx, &scenario.grid())
+        }
+    }
+}
+
 pub(super) fn solve(
     scenario: &Scenario,
     options: &SolveOptions,
@@ -29,15 +41,14 @@ pub(super) fn solve(
     backend: BackendInfo,
     observer: &mut dyn Observer,
 ) -> Result<Run, Error> {
+    check(scenario, device)?;
     let (game, grid) = (scenario.game(), scenario.grid());
     let solution = match device {
         Device::Cpu { threads } => {
-            check_memory("this grid on the CPU", cpu_bytes(scenario))?;
             let cancel = &options.cancel;
             crate::cpu::notebook::solve(&game, &grid, &scenario.solver, *threads, cancel, observer)?
         }
         Device::Gpu(gpu) => {
-            check_memory("this grid's results", gpu_host_bytes(scenario))?;
             let solver = gpu.notebook()?;
             solver.solve(&game, &grid, &scenario.solver, &options.cancel, observer)?
         }

@@ -197,8 +197,16 @@ impl Run {
                     )
                 })?;
                 match e.save_values {
-                    SaveValues::T0 => (vec![2, shape[2], shape[3], shape[4]], e.values_t0.clone(), &memory.policy),
-                    SaveValues::All => (shape.to_vec(), Values::F64(memory.values.clone()), &memory.policy),
+                    SaveValues::T0 => (
+                        vec![2, shape[2], shape[3], shape[4]],
+                        e.values_t0.clone(),
+                        &memory.policy,
+                    ),
+                    SaveValues::All => (
+                        shape.to_vec(),
+                        Values::F64(memory.values.clone()),
+                        &memory.policy,
+                    ),
                 }
             }
         };

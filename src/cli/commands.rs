@@ -1,6 +1,8 @@
 //! The commands behind the CLI: each converts its arguments into the library's types, calls
 //! the library, and prints the report.
 
+use std::path::Path;
+
 use super::args::{BackendChoice, BenchBackend, Cli, Command, SaveValuesChoice, ScenarioArgs};
 use super::progress::Terminal;
 use super::report::{self, Report};
@@ -51,35 +53,17 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             save_values,
             no_plots,
         } => {
-            let report = match (json, quiet) {
-                (true, _) => Report::Json,
-                (false, true) => Report::Summary,
-                (false, false) => Report::Full,
-            };
             let scenario = load(&scenario)?;
             let options = SolveOptions {
-                backend: resolve(&solver, backend.into())?,
-                adapter,
                 save_values: save_values.into(),
                 output: Output::Folder(out.clone()),
-                ..Default::default()
+                ..options(&solver, backend, adapter)?
             };
-            let mut observer = Terminal::new(report != Report::Full);
-            let run = solver.solve(&scenario, &options, &mut observer)?;
-            observer.finish();
-            let plots = if no_plots {
-                vec![]
-            } else {
-                plot::draw_run(&run, &out)?
-            };
-            report::solve(&run, &out, &plots, report);
-            Ok(())
+            let report = Report::new(json, quiet);
+            solve(&solver, &scenario, &options, &out, report, no_plots)
         }
         Command::Validate { scenario, adapter } => {
-            let scenario = load(&scenario)?;
-            let r = validate::validate(&solver, &scenario, adapter.as_deref())?;
-            report::validation(&scenario, &r);
-            r.failure().map_or(Ok(()), Err)
+            validate(&solver, &load(&scenario)?, adapter.as_deref())
         }
         Command::Bench {
             scheme,
@@ -88,30 +72,18 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             runs,
             out,
             adapter,
-        } => {
-            let opts = bench::Options {
+        } => bench(
+            &solver,
+            &bench::Options {
                 scheme,
                 backends: backend.into(),
                 grids: grid,
                 runs: runs as usize,
                 out,
                 adapter,
-            };
-            let mut started = false;
-            let r = bench::run(&solver, &opts, |p| {
-                if !started {
-                    report::bench_start(&opts);
-                    started = true;
-                }
-                report::bench_progress(p)
-            })?;
-            report::bench_table(&r);
-            Ok(())
-        }
-        Command::Info => {
-            report::adapters(&crate::gpu::context::adapters());
-            Ok(())
-        }
+            },
+        ),
+        Command::Info => info(),
         Command::Sweep {
             scenario,
             vary,
@@ -120,32 +92,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             shard,
             out,
         } => {
-            let base = load(&scenario)?;
-            let varies = vary
-                .iter()
-                .map(|v| sweep::Vary::parse(v))
-                .collect::<Result<Vec<_>, _>>()?;
-            let options = SolveOptions {
-                backend: resolve(&solver, backend.into())?,
-                adapter: adapter.clone(),
-                ..Default::default()
-            };
-            let device = match solver.resolve(options.backend)? {
-                Resolved::Cpu => "the CPU".to_string(),
-                Resolved::Gpu => solver.gpu(adapter.as_deref())?.ctx.info.name.clone(),
-            };
-            let swept = sweep::sweep(
-                &solver,
-                &base,
-                &varies,
-                shard,
-                &options,
-                &out,
-                |plan| report::sweep_plan(plan, &varies, &device),
-                |row| report::sweep_point(row, &varies),
-            )?;
-            report::swept(&swept, &out);
-            Ok(())
+            let scenario = load(&scenario)?;
+            let options = options(&solver, backend, adapter)?;
+            sweep(&solver, &scenario, &vary, shard, &options, &out)
         }
         Command::SweepMerge { parts, out } => {
             let merged = sweep::merge(&parts, &out)?;
@@ -160,32 +109,139 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             out,
         } => {
             let scenario = load(&scenario)?;
-            let options = SolveOptions {
-                backend: resolve(&solver, backend.into())?,
-                adapter,
-                ..Default::default()
-            };
-            let interpolation = scenario.solver.interpolation.name();
-            refine::refine(&solver, &scenario, levels, &options, &out, |rows| {
-                report::refine_level(rows, interpolation, levels)
-            })?;
-            report::refined(levels, &out);
-            Ok(())
+            let options = options(&solver, backend, adapter)?;
+            refine(&solver, &scenario, levels, &options, &out)
         }
-        Command::Scenario => {
-            print!("{DEFAULT_SCENARIO}");
-            Ok(())
-        }
-        Command::Plot { out } => {
-            let plots = plot::plot_run(&out)?;
-            report::plotted(&plots, &out);
-            Ok(())
-        }
+        Command::Scenario => scenario(),
+        Command::Plot { out } => draw(&out),
     }
+}
+
+/// `mmgame solve`: the run's files first, then its plots, then the report.
+fn solve(
+    solver: &Solver,
+    scenario: &Scenario,
+    options: &SolveOptions,
+    out: &Path,
+    report: Report,
+    no_plots: bool,
+) -> Result<(), Error> {
+    let mut observer = Terminal::new(report != Report::Full);
+    let run = solver.solve(scenario, options, &mut observer)?;
+    observer.finish();
+    let plots = if no_plots {
+        vec![]
+    } else {
+        plot::draw_run(&run, out)?
+    };
+    report::solve(&run, out, &plots, report);
+    Ok(())
+}
+
+/// `mmgame info`: the adapters wgpu sees.
+fn info() -> Result<(), Error> {
+    report::adapters(&crate::gpu::context::adapters());
+    Ok(())
+}
+
+/// `mmgame scenario`: the default scenario file.
+fn scenario() -> Result<(), Error> {
+    print!("{DEFAULT_SCENARIO}");
+    Ok(())
+}
+
+/// `mmgame plot`: a finished run's figures drawn again.
+fn draw(out: &Path) -> Result<(), Error> {
+    let plots = plot::plot_run(out)?;
+    report::plotted(&plots, out);
+    Ok(())
+}
+
+/// `mmgame validate`: the report, then exit 1 when the backends disagree.
+fn validate(solver: &Solver, scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
+    let r = validate::validate(solver, scenario, adapter)?;
+    report::validation(scenario, &r);
+    r.failure().map_or(Ok(()), Err)
+}
+
+fn refine(
+    solver: &Solver,
+    scenario: &Scenario,
+    levels: u32,
+    options: &SolveOptions,
+    out: &Path,
+) -> Result<(), Error> {
+    let interpolation = scenario.solver.interpolation.name();
+    refine::refine(solver, scenario, levels, options, out, |rows| {
+        report::refine_level(rows, interpolation, levels)
+    })?;
+    report::refined(levels, out);
+    Ok(())
+}
+
+fn bench(solver: &Solver, opts: &bench::Options) -> Result<(), Error> {
+    let mut started = false;
+    let r = bench::run(solver, opts, |p| {
+        if !started {
+            report::bench_start(opts);
+            started = true;
+        }
+        report::bench_progress(p)
+    })?;
+    report::bench_table(&r);
+    Ok(())
+}
+
+fn sweep(
+    solver: &Solver,
+    base: &Scenario,
+    vary: &[String],
+    shard: Option<sweep::Shard>,
+    options: &SolveOptions,
+    out: &Path,
+) -> Result<(), Error> {
+    let varies = vary
+        .iter()
+        .map(|v| sweep::Vary::parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let device = match solver.resolve(options.backend)? {
+        Resolved::Cpu => "the CPU".to_string(),
+        Resolved::Gpu => solver
+            .gpu(options.adapter.as_deref())?
+            .ctx
+            .info
+            .name
+            .clone(),
+    };
+    let swept = sweep::sweep(
+        solver,
+        base,
+        &varies,
+        shard,
+        options,
+        out,
+        |plan| report::sweep_plan(plan, &varies, &device),
+        |row| report::sweep_point(row, &varies),
+    )?;
+    report::swept(&swept, out);
+    Ok(())
 }
 
 fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
     Scenario::load(args.scenario.as_deref(), &args.set)
+}
+
+/// The options of a command with `--backend` and `--adapter`.
+fn options(
+    solver: &Solver,
+    backend: BackendChoice,
+    adapter: Option<String>,
+) -> Result<SolveOptions, Error> {
+    Ok(SolveOptions {
+        backend: resolve(solver, backend.into())?,
+        adapter,
+        ..Default::default()
+    })
 }
 
 /// The backend to solve on; for `auto`, says on stderr which one it chose.

@@ -23,6 +23,17 @@ pub enum Report {
     Json,
 }
 
+impl Report {
+    /// The report `--json` and `--quiet` ask for (`--json` wins).
+    pub fn new(json: bool, quiet: bool) -> Self {
+        match (json, quiet) {
+            (true, _) => Report::Json,
+            (false, true) => Report::Summary,
+            (false, false) => Report::Full,
+        }
+    }
+}
+
 /// `solve`'s report of a run written to `out`, with its plots.
 pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
     if report == Report::Json {
@@ -48,7 +59,11 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
             for d in &e.diagnostics {
                 println!(
                     "  {:>4} {:>6.3} {:>12} {:>12} {:>19.3e}",
-                    d.step, d.time, d.no_pure_equilibrium, d.several_equilibria, d.max_exploitability
+                    d.step,
+                    d.time,
+                    d.no_pure_equilibrium,
+                    d.several_equilibria,
+                    d.max_exploitability
                 );
             }
             let several: u64 = e.diagnostics.iter().map(|d| d.several_equilibria).sum();
@@ -195,32 +210,7 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
                 g.stake_points,
                 g.time_points
             );
-            for (name, run, detail) in [
-                ("cpu", cpu, format!("{}, {}", cpu.backend.device, cpu.backend.precision.name())),
-                (
-                    "gpu",
-                    gpu,
-                    format!(
-                        "{}, {}, {}",
-                        gpu.backend.device,
-                        gpu.backend.device_type,
-                        gpu.backend.precision.name()
-                    ),
-                ),
-            ] {
-                println!(
-                    "  {name} ({detail}): {} iterations, {:.3} s, {:.3e} cell updates/s",
-                    run.iterations(),
-                    run.solve_seconds,
-                    run.cell_updates_per_second()
-                );
-            }
-            let change = |r: &Run| r.notebook().map(|s| s.policy_change.clone()).unwrap_or_default();
-            println!(
-                "  policy change: cpu {:?}\n                 gpu {:?}",
-                change(cpu),
-                change(gpu)
-            );
+            notebook_runs(cpu, gpu);
             notebook_agreement(agreement);
         }
         validate::Report::Equilibrium {
@@ -232,32 +222,64 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
                 "validate: equilibrium scheme, grid {} fee × {}² stake × {} time points",
                 g.fee_points, g.stake_points, g.time_points
             );
-            println!(
-                "  cpu (f64): {:.3} s, {:.3e} cell updates/s",
-                cpu.solve_seconds,
-                cpu.cell_updates_per_second()
-            );
-            println!(
-                "  gpu ({}, f32): {:.3} s, {:.3e} cell updates/s",
-                gpu.backend.device,
-                gpu.solve_seconds,
-                gpu.cell_updates_per_second()
-            );
-            let several = |r: &Run| {
-                r.equilibrium()
-                    .map_or(0, |e| e.diagnostics.iter().map(|s| s.several_equilibria).sum::<u64>())
-            };
-            println!(
-                "  states with several equilibria: cpu {}, gpu {}",
-                several(cpu),
-                several(gpu)
-            );
+            equilibrium_runs(cpu, gpu);
             equilibrium_agreement(agreement);
         }
     }
     if report.passes() {
         println!("PASS");
     }
+}
+
+fn notebook_runs(cpu: &Run, gpu: &Run) {
+    let b = &gpu.backend;
+    let gpu_detail = format!("{}, {}, {}", b.device, b.device_type, b.precision.name());
+    let cpu_detail = format!("{}, {}", cpu.backend.device, cpu.backend.precision.name());
+    for (name, run, detail) in [("cpu", cpu, cpu_detail), ("gpu", gpu, gpu_detail)] {
+        println!(
+            "  {name} ({detail}): {} iterations, {:.3} s, {:.3e} cell updates/s",
+            run.iterations(),
+            run.solve_seconds,
+            run.cell_updates_per_second()
+        );
+    }
+    let change = |r: &Run| {
+        r.notebook()
+            .map(|s| s.policy_change.clone())
+            .unwrap_or_default()
+    };
+    println!(
+        "  policy change: cpu {:?}\n                 gpu {:?}",
+        change(cpu),
+        change(gpu)
+    );
+}
+
+fn equilibrium_runs(cpu: &Run, gpu: &Run) {
+    println!(
+        "  cpu (f64): {:.3} s, {:.3e} cell updates/s",
+        cpu.solve_seconds,
+        cpu.cell_updates_per_second()
+    );
+    println!(
+        "  gpu ({}, f32): {:.3} s, {:.3e} cell updates/s",
+        gpu.backend.device,
+        gpu.solve_seconds,
+        gpu.cell_updates_per_second()
+    );
+    let several = |r: &Run| {
+        r.equilibrium().map_or(0, |e| {
+            e.diagnostics
+                .iter()
+                .map(|s| s.several_equilibria)
+                .sum::<u64>()
+        })
+    };
+    println!(
+        "  states with several equilibria: cpu {}, gpu {}",
+        several(cpu),
+        several(gpu)
+    );
 }
 
 fn notebook_agreement(a: &Agreement) {
@@ -422,7 +444,9 @@ pub fn merged(points: usize, parts: usize, out: &Path) {
 /// `mmgame bench`: its first line.
 pub fn bench_start(opts: &bench::Options) {
     let per_solve = match opts.scheme {
-        crate::config::Scheme::Notebook => format!("{} iterations per solve", bench::BENCH_ITERATIONS),
+        crate::config::Scheme::Notebook => {
+            format!("{} iterations per solve", bench::BENCH_ITERATIONS)
+        }
         crate::config::Scheme::Equilibrium => "one backward sweep per solve".to_string(),
     };
     let runs = opts.runs.max(1);

@@ -31,7 +31,10 @@ impl GainTables {
         let ns = grid.stake.len();
         let fee_factor = fee_post.iter().map(|&f| game.fee_factor(f)).collect();
         let width = stake_post.len();
-        let mut stake_factor = [vec![0.0; ns * ns * PAIR_CODES], vec![0.0; ns * ns * PAIR_CODES]];
+        let mut stake_factor = [
+            vec![0.0; ns * ns * PAIR_CODES],
+            vec![0.0; ns * ns * PAIR_CODES],
+        ];
         for (agent, t) in stake_factor.iter_mut().enumerate() {
             team::fill(threads, t, |start, chunk| {
                 for (i, out) in chunk.iter_mut().enumerate() {

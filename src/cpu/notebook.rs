@@ -283,8 +283,7 @@ pub fn solve(
     let mut actions = vec![INITIAL_ACTION; 2 * per_agent];
     let mut policy_change = Vec::new();
     let mut converged = false;
-    let rows = nf * ns;
-    let threads = team::threads_for(threads, slice, rows);
+    let threads = team::threads_for(threads, slice, nf * ns);
 
     for iteration in 0..solver.max_iterations as usize {
         let shared = Shared {
@@ -294,33 +293,7 @@ pub fn solve(
             per_agent,
             slice,
         };
-        let changed: u64 = team::run(threads, cancel, |rank, barrier| {
-            let mine = team::share(rows, rank, threads);
-            let mut changed = 0;
-            for t in (0..nt - 1).rev() {
-                // SAFETY: see `Shared`.
-                let (actions, v_new_next, out) = unsafe { shared.step(t, mine.clone(), ns) };
-                let v_old_next = shared.v_old_next(t);
-                let k = &kernels[t];
-                let cells = actions.into_iter().zip(out);
-                for (n, ((a0, a1), (o0, o1))) in cells.enumerate() {
-                    let row = mine.start + n;
-                    changed += step_row(
-                        k,
-                        row / ns,
-                        row % ns,
-                        [a0, a1],
-                        v_old_next,
-                        v_new_next,
-                        [o0, o1],
-                    );
-                }
-                barrier.wait()?;
-            }
-            Ok(changed)
-        })?
-        .into_iter()
-        .sum();
+        let changed = iteration_on_team(&kernels, &shared, threads, ns, cancel)?;
         let change = changed as f64 / (nf * ns) as f64;
         policy_change.push(change);
         observer.event(&Event::Iteration {
@@ -344,6 +317,44 @@ pub fn solve(
         converged,
         solve_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// One iteration on `threads` threads of the team, each over a contiguous share of the rows
+/// (fee, stake0), t = N_T−2 down to 0 with a barrier after each time step. Returns
+/// Σ|a_new − a_old| over the grid.
+fn iteration_on_team(
+    kernels: &[StepKernel],
+    shared: &Shared,
+    threads: usize,
+    ns: usize,
+    cancel: &Cancel,
+) -> Result<u64, Error> {
+    let rows = shared.slice / ns;
+    let changed = team::run(threads, cancel, |rank, barrier| {
+        let mine = team::share(rows, rank, threads);
+        let mut changed = 0;
+        for (t, k) in kernels.iter().enumerate().rev() {
+            // SAFETY: see `Shared`.
+            let (actions, v_new_next, out) = unsafe { shared.step(t, mine.clone(), ns) };
+            let v_old_next = shared.v_old_next(t);
+            let cells = actions.into_iter().zip(out);
+            for (n, ((a0, a1), (o0, o1))) in cells.enumerate() {
+                let row = mine.start + n;
+                changed += step_row(
+                    k,
+                    row / ns,
+                    row % ns,
+                    [a0, a1],
+                    v_old_next,
+                    v_new_next,
+                    [o0, o1],
+                );
+            }
+            barrier.wait()?;
+        }
+        Ok(changed)
+    })?;
+    Ok(changed.into_iter().sum())
 }
 
 /// The arrays of one iteration, shared by the team's threads.

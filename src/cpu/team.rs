@@ -100,7 +100,9 @@ pub const MIN_STATES_PER_THREAD: usize = 16 * 1024;
 
 /// The threads worth using for `states` states per step in `rows` rows, at most `threads`.
 pub fn threads_for(threads: usize, states: usize, rows: usize) -> usize {
-    threads.min(states / MIN_STATES_PER_THREAD).clamp(1, rows.max(1))
+    threads
+        .min(states / MIN_STATES_PER_THREAD)
+        .clamp(1, rows.max(1))
 }
 
 /// Fills `out` in parallel on up to `threads` threads: `fill(start, chunk)` writes `chunk`,

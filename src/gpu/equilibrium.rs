@@ -73,7 +73,8 @@ impl EquilibriumGpu {
             cancel.check()?;
             cur = (nt - 2 - t) % 2;
             let step = Step::new(game, grid, t, 0, 0);
-            ctx.queue.write_buffer(&b.step, 0, bytemuck::bytes_of(&step));
+            ctx.queue
+                .write_buffer(&b.step, 0, bytemuck::bytes_of(&step));
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -148,8 +149,9 @@ impl EquilibriumGpu {
         let indices = init("indices", bytemuck::cast_slice(&tables.indices), storage);
         let posts = init("posts", bytemuck::cast_slice(&tables.posts), storage);
         // values[set][agent]; zero-initialised, which is V(T) = 0.
-        let values: [[wgpu::Buffer; 2]; 2] =
-            std::array::from_fn(|_| std::array::from_fn(|_| buffer("values", slice_bytes(grid), storage)));
+        let values: [[wgpu::Buffer; 2]; 2] = std::array::from_fn(|_| {
+            std::array::from_fn(|_| buffer("values", slice_bytes(grid), storage))
+        });
         let actions = buffer("actions", slice_bytes(grid), storage);
         let diagnostics = buffer("diagnostics", group_count * DIAGNOSTICS_BYTES, storage);
         let bind_groups = std::array::from_fn(|cur| {

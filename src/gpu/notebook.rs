@@ -130,7 +130,13 @@ impl NotebookGpu {
                 self.iterate(solver, &plan, &buffers, &bind_groups, cancel, observer)?;
             let (values, policy) = self.read_back(grid, &buffers, last_new)?;
             Ok(Solution {
-                shape: [2, grid.time.len(), grid.fee.len(), grid.stake.len(), grid.stake.len()],
+                shape: [
+                    2,
+                    grid.time.len(),
+                    grid.fee.len(),
+                    grid.stake.len(),
+                    grid.stake.len(),
+                ],
                 values: Values::F32(values),
                 policy,
                 policy_change,
@@ -180,8 +186,8 @@ impl NotebookGpu {
                             pass.set_bind_group(0, &evaluate[new][t], &[]);
                             pass.dispatch_workgroups(x, y, 1);
                             pass.set_pipeline(&self.best_response);
-                            for agent in &best_response[new] {
-                                pass.set_bind_group(0, &agent[t], &[]);
+                            for agent in best_response {
+                                pass.set_bind_group(0, &agent[new][t], &[]);
                                 pass.dispatch_workgroups(x, y, 1);
                             }
                         }
@@ -235,57 +241,16 @@ impl NotebookGpu {
     /// The bind groups of every dispatch, per parity of the iteration (in iteration i, value set
     /// i % 2 is v_new and the other v_old) and per time step.
     fn bind_groups(&self, b: &Buffers, plan: &DispatchPlan) -> BindGroups {
-        let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            self.ctx
-                .device
-                .create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                })
-        };
-        let sums = bind(&self.policy_change, &[&b.partials, &b.sums]);
+        let sums = self.bind(&self.policy_change, &[&b.partials, &b.sums]);
         let per_step = |f: &dyn Fn(usize, usize) -> wgpu::BindGroup| -> [Vec<wgpu::BindGroup>; 2] {
             std::array::from_fn(|new| (0..plan.steps).map(|t| f(new, t)).collect())
         };
         let (v, a) = (&b.values, &b.actions);
-        match &self.step {
-            Some(step) => BindGroups::Fused(
-                per_step(&|new, t| {
-                    let old = 1 - new;
-                    bind(
-                        step,
-                        &[
-                            &b.params,
-                            &b.eval_steps[t],
-                            &b.indices,
-                            &b.posts,
-                            &a[0][t],
-                            &a[1][t],
-                            &v[old][0][t + 1],
-                            &v[old][1][t + 1],
-                            &v[new][0][t + 1],
-                            &v[new][1][t + 1],
-                            &v[new][0][t],
-                            &v[new][1][t],
-                            &b.partials,
-                        ],
-                    )
-                }),
-                sums,
-            ),
-            None => BindGroups::Separate {
+        let Some(step) = &self.step else {
+            return BindGroups::Separate {
                 evaluate: per_step(&|new, t| {
                     let old = 1 - new;
-                    bind(
+                    self.bind(
                         &self.evaluate,
                         &[
                             &b.params,
@@ -301,31 +266,68 @@ impl NotebookGpu {
                         ],
                     )
                 }),
-                best_response: std::array::from_fn(|new| {
-                    std::array::from_fn(|agent| {
-                        (0..plan.steps)
-                            .map(|t| {
-                                bind(
-                                    &self.best_response,
-                                    &[
-                                        &b.params,
-                                        &b.br_steps[agent][t],
-                                        &b.indices,
-                                        &b.posts,
-                                        &a[0][t],
-                                        &a[1][t],
-                                        &v[new][0][t + 1],
-                                        &v[new][1][t + 1],
-                                        &b.partials,
-                                    ],
-                                )
-                            })
-                            .collect()
+                best_response: std::array::from_fn(|agent| {
+                    per_step(&|new, t| {
+                        self.bind(
+                            &self.best_response,
+                            &[
+                                &b.params,
+                                &b.br_steps[agent][t],
+                                &b.indices,
+                                &b.posts,
+                                &a[0][t],
+                                &a[1][t],
+                                &v[new][0][t + 1],
+                                &v[new][1][t + 1],
+                                &b.partials,
+                            ],
+                        )
                     })
                 }),
                 sums,
-            },
-        }
+            };
+        };
+        let fused = per_step(&|new, t| {
+            let old = 1 - new;
+            self.bind(
+                step,
+                &[
+                    &b.params,
+                    &b.eval_steps[t],
+                    &b.indices,
+                    &b.posts,
+                    &a[0][t],
+                    &a[1][t],
+                    &v[old][0][t + 1],
+                    &v[old][1][t + 1],
+                    &v[new][0][t + 1],
+                    &v[new][1][t + 1],
+                    &v[new][0][t],
+                    &v[new][1][t],
+                    &b.partials,
+                ],
+            )
+        });
+        BindGroups::Fused(fused, sums)
+    }
+
+    /// A bind group of `buffers` at bindings 0, 1, … of `pipeline`'s group 0.
+    fn bind(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
     }
 }
 
@@ -405,7 +407,13 @@ impl Buffers {
         let values = std::array::from_fn(|set| {
             std::array::from_fn(|agent| {
                 (0..nt)
-                    .map(|t| buffer(&format!("values {set} {agent} {t}"), slice_bytes(grid), storage))
+                    .map(|t| {
+                        buffer(
+                            &format!("values {set} {agent} {t}"),
+                            slice_bytes(grid),
+                            storage,
+                        )
+                    })
                     .collect()
             })
         });
@@ -413,7 +421,13 @@ impl Buffers {
         let initial = vec![INITIAL_ACTION as u32; grid.slice_len()];
         let actions = std::array::from_fn(|agent| {
             (0..nt)
-                .map(|t| init(&format!("actions {agent} {t}"), bytemuck::cast_slice(&initial), storage))
+                .map(|t| {
+                    init(
+                        &format!("actions {agent} {t}"),
+                        bytemuck::cast_slice(&initial),
+                        storage,
+                    )
+                })
                 .collect()
         });
         let step = |t: usize, agent: u32| {
@@ -445,7 +459,7 @@ impl Buffers {
 enum BindGroups {
     /// `notebook_step`: [parity][t]; and the policy-change sums.
     Fused([Vec<wgpu::BindGroup>; 2], wgpu::BindGroup),
-    /// `notebook_evaluate`: [parity][t]; `notebook_best_response`: [parity][agent][t].
+    /// `notebook_evaluate`: [parity][t]; `notebook_best_response`: [agent][parity][t].
     Separate {
         evaluate: [Vec<wgpu::BindGroup>; 2],
         best_response: [[Vec<wgpu::BindGroup>; 2]; 2],

@@ -79,9 +79,10 @@ fn read_error(file: &Path, e: csv::Error) -> Error {
     Error::Input(format!("{}: {why}", file.display()))
 }
 
-/// A record's fields as they read, for messages.
+/// A record's fields as they read, on one line, for messages.
 fn row_text(record: &StringRecord) -> String {
-    record.iter().collect::<Vec<_>>().join(",")
+    let text = record.iter().collect::<Vec<_>>().join(",");
+    text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
 fn line_of(record: &StringRecord) -> u64 {
@@ -433,7 +434,7 @@ pub fn read_sweep(file: &Path) -> Result<SweepTable, Error> {
         }
         let index = record[0]
             .parse()
-            .map_err(|_| row(format!("index `{}` is not an integer", &record[0])))?;
+            .map_err(|_| row(format!("index `{}` is not a whole number", &record[0])))?;
         let outcome: StringRecord = record.iter().skip(outcome_at).collect();
         let outcome: SweepOutcome = outcome.deserialize(None).map_err(|e| {
             let column = match e.kind() {
@@ -443,7 +444,12 @@ pub fn read_sweep(file: &Path) -> Result<SweepTable, Error> {
             match column {
                 Some(c) => {
                     let c = outcome_at + c as usize;
-                    row(format!("{} `{}` is not valid", &header[c], &record[c]))
+                    let (name, value) = (header.get(c), record.get(c));
+                    row(format!(
+                        "{} `{}` is not valid",
+                        name.unwrap_or("?"),
+                        value.unwrap_or("")
+                    ))
                 }
                 None => row(format!("malformed outcome ({e})")),
             }
@@ -460,4 +466,588 @@ pub fn read_sweep(file: &Path) -> Result<SweepTable, Error> {
         });
     }
     Ok(SweepTable { keys, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The hand-written writers this module replaces, kept to compare bytes with.
+    mod old {
+        use super::super::{BenchRow, RefineRow, SweepTable};
+        use crate::io::write_atomic;
+        use crate::simulate::PathPoint;
+        use std::io::Write;
+        use std::path::Path;
+
+        /// output.rs `write_path`.
+        pub fn write_path(path: &Path, points: &[PathPoint]) {
+            write_atomic(path, |w| {
+                writeln!(w, "step,time,fee,stake0,stake1,action0,action1")?;
+                for p in points {
+                    write!(
+                        w,
+                        "{},{},{},{},{},",
+                        p.step, p.time, p.fee, p.stakes[0], p.stakes[1]
+                    )?;
+                    match p.actions {
+                        Some([a0, a1]) => writeln!(w, "{a0},{a1}")?,
+                        None => writeln!(w, ",")?,
+                    }
+                }
+                Ok(())
+            })
+            .unwrap()
+        }
+
+        /// refine.rs `write_csv`, reading its figures from the rows.
+        pub fn write_refine(path: &Path, rows: &[RefineRow]) {
+            let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+            write_atomic(path, |w| {
+                writeln!(
+                    w,
+                    "level,fee_points,stake_points,time_points,solve_seconds,value0,value1,diff0,order0,diff1,order1,end_stake0,end_stake1,end_fee,several_share"
+                )?;
+                for r in rows {
+                    writeln!(
+                        w,
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                        r.level,
+                        r.fee_points,
+                        r.stake_points,
+                        r.time_points,
+                        r.solve_seconds,
+                        r.value0,
+                        r.value1,
+                        opt(r.diff0),
+                        opt(r.order0),
+                        opt(r.diff1),
+                        opt(r.order1),
+                        r.end_stake0,
+                        r.end_stake1,
+                        r.end_fee,
+                        r.several_share
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap()
+        }
+
+        /// bench.rs `write_csv`, reading its figures from the rows.
+        pub fn write_bench(path: &Path, columns: &[&str], rows: &[BenchRow]) {
+            write_atomic(path, |w| {
+                writeln!(w, "{}", columns.join(","))?;
+                for r in rows {
+                    let cells = [
+                        r.scheme.clone(),
+                        r.backend.clone(),
+                        format!("\"{}\"", r.device.replace('"', "\"\"")),
+                        r.threads.map(|t| t.to_string()).unwrap_or_default(),
+                        r.grid.clone(),
+                        r.fee_points.to_string(),
+                        r.stake_points.to_string(),
+                        r.time_points.to_string(),
+                        r.iterations.to_string(),
+                        format!("{}", r.cell_updates),
+                        r.runs.to_string(),
+                        format!("{:e}", r.median_s),
+                        format!("{:e}", r.min_s),
+                        format!("{:e}", r.max_s),
+                        format!("{:e}", r.cell_updates_per_s),
+                        format!("{:e}", r.cell_updates_per_s_min),
+                        format!("{:e}", r.cell_updates_per_s_max),
+                        r.gpu_cpu_ratio
+                            .map(|x| format!("{x:e}"))
+                            .unwrap_or_default(),
+                        r.bytes_per_update.to_string(),
+                        r.table_bytes_per_update.to_string(),
+                        r.flops_per_update.to_string(),
+                        format!("{:e}", r.flops_per_s),
+                        r.copy_bytes.to_string(),
+                        format!("{:e}", r.copy_bandwidth_bytes_per_s),
+                        format!("{:e}", r.copy_bandwidth_bytes_per_s_min),
+                        format!("{:e}", r.bound_cell_updates_per_s),
+                        format!("{:e}", r.efficiency),
+                    ];
+                    writeln!(w, "{}", cells.join(","))?;
+                }
+                Ok(())
+            })
+            .unwrap()
+        }
+
+        /// sweep.rs: the header and rows `run` formats, written by `write_rows`.
+        pub fn write_sweep(path: &Path, t: &SweepTable) {
+            let header = format!(
+                "index,{},iterations,converged,end_stake0,end_stake1,end_fee,value0,value1",
+                t.keys.join(",")
+            );
+            let rows: Vec<String> = t
+                .rows
+                .iter()
+                .map(|r| {
+                    let o = &r.outcome;
+                    format!(
+                        "{},{},{},{},{},{},{},{},{}",
+                        r.index,
+                        r.values.join(","),
+                        o.iterations,
+                        o.converged,
+                        o.end_stake0,
+                        o.end_stake1,
+                        o.end_fee,
+                        o.value0,
+                        o.value1
+                    )
+                })
+                .collect();
+            write_atomic(path, |w| {
+                writeln!(w, "{header}")?;
+                for r in &rows {
+                    writeln!(w, "{r}")?;
+                }
+                Ok(())
+            })
+            .unwrap()
+        }
+    }
+
+    /// Floats whose `Display` and ryu texts differ, and a few that stress either.
+    const FLOATS: [f64; 12] = [
+        10.0,
+        0.0,
+        -0.0,
+        0.07500000000000001,
+        1.0 / 3.0,
+        1e-7,
+        -2.5e-12,
+        1e21,
+        123456789.125,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        -7.0,
+    ];
+
+    fn points() -> Vec<PathPoint> {
+        let mut points: Vec<PathPoint> = FLOATS
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| PathPoint {
+                step: i,
+                time: i as f64 * 0.075,
+                fee: x,
+                stakes: [-x, x * 0.5],
+                actions: Some([i as i64 - 3, 1]),
+            })
+            .collect();
+        points.last_mut().unwrap().actions = None;
+        points
+    }
+
+    fn write_text(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        p
+    }
+
+    fn input_error(e: Error, file: &Path, expected: &str) {
+        let text = e.to_string();
+        assert!(matches!(e, Error::Input(_)), "{text}");
+        assert!(text.starts_with(&format!("{}: ", file.display())), "{text}");
+        assert!(text.contains(expected), "expected `{expected}` in: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn path_csv_is_byte_identical_to_the_old_writer_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        for points in [points(), vec![], points()[11..].to_vec()] {
+            write_path(&a, &points).unwrap();
+            old::write_path(&b, &points);
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        }
+        let points = points();
+        write_path(&a, &points).unwrap();
+        let text = std::fs::read_to_string(&a).unwrap();
+        assert!(text.contains("\n0,0,10,-10,5,-3,1\n"), "{text}");
+        assert!(text.contains(",0.07500000000000001,"), "{text}");
+        assert!(text.ends_with(",,\n"), "{text}");
+        assert_eq!(read_path(&a).unwrap(), points);
+    }
+
+    #[test]
+    fn path_csv_reads_spaced_fields_and_skips_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_text(
+            dir.path(),
+            "p.csv",
+            "step, time,fee,stake0,stake1,action0,action1\n\n0, 0 ,0.1,1,2, -1 ,1\n1,0.5,0.2,3,4, , \n",
+        );
+        let points = read_path(&p).unwrap();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0].actions, Some([-1, 1]));
+        assert_eq!(points[1].stakes, [3.0, 4.0]);
+        assert_eq!(points[1].actions, None);
+    }
+
+    #[test]
+    fn path_csv_errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = "step,time,fee,stake0,stake1,action0,action1\n";
+        let cases = [
+            (
+                "",
+                "header is not step,time,fee,stake0,stake1,action0,action1",
+            ),
+            ("index,a\n0,1\n", "header is not step,time"),
+            (header, "has no rows"),
+            ("step,time,fee,stake0,stake1,action0\n", "header is not"),
+            (
+                &format!("{header}0,0,0.1,1,2,1,1\n7\n"),
+                "line 3: malformed row `7`",
+            ),
+            (
+                &format!("{header}0,0,0.1,1,2,1\n"),
+                "line 2: malformed row `0,0,0.1,1,2,1`",
+            ),
+            (
+                &format!("{header}0,0,0.1,1,2,1,1,9\n"),
+                "line 2: malformed row",
+            ),
+            (
+                &format!("{header}0,0,x,1,2,1,1\n"),
+                "line 2: malformed row `0,0,x,1,2,1,1`",
+            ),
+            (
+                &format!("{header}-1,0,0.1,1,2,1,1\n"),
+                "line 2: malformed row",
+            ),
+            (
+                &format!("{header}0,0,0.1,1,2,1.5,1\n"),
+                "line 2: malformed row",
+            ),
+            (
+                &format!("{header}0,0,0.1,1,2,1,\n"),
+                "line 2: malformed row",
+            ),
+            (
+                &format!("{header}0,0,0.1,1,2,,1\n"),
+                "line 2: malformed row",
+            ),
+        ];
+        for (text, expected) in cases {
+            let p = write_text(dir.path(), "path.csv", text);
+            input_error(read_path(&p).unwrap_err(), &p, expected);
+        }
+        let p = dir.path().join("bad.csv");
+        std::fs::write(
+            &p,
+            b"step,time,fee,stake0,stake1,action0,action1\n0,\xff,0,0,0,1,1\n",
+        )
+        .unwrap();
+        input_error(read_path(&p).unwrap_err(), &p, "line 2");
+        let p = dir.path().join("missing.csv");
+        input_error(read_path(&p).unwrap_err(), &p, "cannot read (");
+    }
+
+    fn refine_rows() -> Vec<RefineRow> {
+        (0..3)
+            .map(|k| RefineRow {
+                level: k,
+                fee_points: 5 * (k as i64 + 1),
+                stake_points: 7,
+                time_points: 3,
+                solve_seconds: FLOATS[k + 3],
+                value0: FLOATS[k],
+                value1: -FLOATS[k + 5],
+                diff0: (k > 0).then_some(FLOATS[k + 6]),
+                order0: (k > 1).then_some(2.0),
+                diff1: (k > 0).then_some(0.1 + 0.2),
+                order1: (k > 1).then_some(-1.5),
+                end_stake0: 10.0,
+                end_stake1: FLOATS[k + 8],
+                end_fee: 0.075,
+                several_share: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn refine_csv_is_byte_identical_to_the_old_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        for rows in [refine_rows(), vec![]] {
+            write_refine(&a, &rows).unwrap();
+            old::write_refine(&b, &rows);
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        }
+        write_refine(&a, &refine_rows()).unwrap();
+        let text = std::fs::read_to_string(&a).unwrap();
+        assert!(text.lines().nth(1).unwrap().contains(",,,,"), "{text}");
+    }
+
+    fn bench_rows() -> Vec<BenchRow> {
+        ["Intel(R) Xeon(R) CPU @ 2.20GHz", "GPU \"big\", v2", ""]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| BenchRow {
+                scheme: "notebook".into(),
+                backend: if i == 1 { "gpu" } else { "cpu" }.into(),
+                device: name.to_string(),
+                threads: (i != 1).then_some(16),
+                grid: "5x7x3".into(),
+                fee_points: 5,
+                stake_points: 7,
+                time_points: 3,
+                iterations: 10,
+                cell_updates: 4900.0,
+                runs: 2,
+                median_s: 1.5e-3,
+                min_s: FLOATS[i + 3],
+                max_s: 2.0,
+                cell_updates_per_s: 3266666.6666666665,
+                cell_updates_per_s_min: FLOATS[i + 5],
+                cell_updates_per_s_max: 1e21,
+                gpu_cpu_ratio: (i == 1).then_some(12.25),
+                bytes_per_update: 41,
+                table_bytes_per_update: 64,
+                flops_per_update: 120,
+                flops_per_s: 3.9e8,
+                copy_bytes: 1 << 30,
+                copy_bandwidth_bytes_per_s: 2.0e10,
+                copy_bandwidth_bytes_per_s_min: -0.0,
+                bound_cell_updates_per_s: 4.878048780487805e8,
+                efficiency: 0.0066966666,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bench_csv_is_byte_identical_to_the_old_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        for rows in [bench_rows(), vec![]] {
+            write_bench(&a, &rows).unwrap();
+            old::write_bench(&b, &BENCH_COLUMNS, &rows);
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        }
+    }
+
+    #[test]
+    fn bench_csv_reads_as_tests_bench_rs_reads_it() {
+        // tests/bench.rs: the device is the only quoted field; split on its quotes first.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bench.csv");
+        write_bench(&p, &bench_rows()[..1]).unwrap();
+        let csv = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0].split(',').collect::<Vec<_>>(), BENCH_COLUMNS);
+        assert_eq!(lines.len(), 2);
+        let (before, rest) = lines[1].split_once('"').unwrap();
+        let (device, after) = rest.split_once('"').unwrap();
+        assert_eq!(device, "Intel(R) Xeon(R) CPU @ 2.20GHz");
+        let mut cells: Vec<&str> = before.trim_end_matches(',').split(',').collect();
+        cells.push("device");
+        cells.extend(after.trim_start_matches(',').split(','));
+        assert_eq!(cells.len(), BENCH_COLUMNS.len());
+        let cell = |name: &str| cells[BENCH_COLUMNS.iter().position(|c| *c == name).unwrap()];
+        assert_eq!(cell("scheme"), "notebook");
+        assert_eq!(cell("cell_updates"), "4900");
+        assert_eq!(cell("median_s"), "1.5e-3");
+        assert_eq!(cell("gpu_cpu_ratio"), "");
+        // And any CSV reader reads it, quotes in the name included.
+        write_bench(&p, &bench_rows()).unwrap();
+        let mut r = csv::Reader::from_path(&p).unwrap();
+        assert_eq!(
+            r.headers().unwrap().iter().collect::<Vec<_>>(),
+            BENCH_COLUMNS
+        );
+        let records: Vec<StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(&records[1][2], "GPU \"big\", v2");
+        assert_eq!(&records[1][17], "1.225e1");
+        assert!(records.iter().all(|r| r.len() == BENCH_COLUMNS.len()));
+    }
+
+    #[test]
+    fn column_constants_are_the_serialized_field_names() {
+        fn header<T: Serialize>(row: &T) -> String {
+            let mut w = csv::Writer::from_writer(vec![]);
+            w.serialize(row).unwrap();
+            let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+            text.lines().next().unwrap().to_string()
+        }
+        assert_eq!(header(&bench_rows()[0]), BENCH_COLUMNS.join(","));
+        assert_eq!(header(&refine_rows()[0]), REFINE_COLUMNS.join(","));
+        assert_eq!(
+            header(&sweep_table().rows[0].outcome),
+            SWEEP_OUTCOME_COLUMNS.join(",")
+        );
+        let p = &points()[0];
+        let row = PathRow {
+            step: p.step,
+            time: p.time,
+            fee: p.fee,
+            stake0: 0.0,
+            stake1: 0.0,
+            action0: None,
+            action1: None,
+        };
+        assert_eq!(header(&row), PATH_COLUMNS.join(","));
+    }
+
+    fn sweep_table() -> SweepTable {
+        let keys = vec![
+            "model.fee_speed".to_string(),
+            "grid.stake_points".to_string(),
+        ];
+        let mut rows = Vec::new();
+        for (i, (a, b)) in [("0.05", "15"), ("0.1", "23"), ("0.15000000000000002", "31")]
+            .iter()
+            .enumerate()
+        {
+            rows.push(SweepRow {
+                index: i * 3 + 1,
+                values: vec![a.to_string(), b.to_string()],
+                outcome: SweepOutcome {
+                    iterations: i + 1,
+                    converged: i != 1,
+                    end_stake0: FLOATS[i],
+                    end_stake1: FLOATS[i + 3],
+                    end_fee: FLOATS[i + 6],
+                    value0: FLOATS[i + 8],
+                    value1: -FLOATS[i + 9],
+                },
+            });
+        }
+        SweepTable { keys, rows }
+    }
+
+    #[test]
+    fn sweep_csv_is_byte_identical_to_the_old_writer_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        let one_key = SweepTable {
+            keys: vec!["model.fee_speed".into()],
+            rows: sweep_table()
+                .rows
+                .into_iter()
+                .map(|mut r| {
+                    r.values.truncate(1);
+                    r
+                })
+                .collect(),
+        };
+        let no_rows = SweepTable {
+            keys: sweep_table().keys,
+            rows: vec![],
+        };
+        for t in [sweep_table(), one_key, no_rows] {
+            write_sweep(&a, &t).unwrap();
+            old::write_sweep(&b, &t);
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            assert_eq!(read_sweep(&a).unwrap(), t);
+        }
+        let text = std::fs::read_to_string(&a).unwrap();
+        assert_eq!(
+            text,
+            "index,model.fee_speed,grid.stake_points,iterations,converged,end_stake0,end_stake1,end_fee,value0,value1\n"
+        );
+    }
+
+    #[test]
+    fn sweep_values_that_need_quotes_get_them_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        let mut t = sweep_table();
+        t.rows[0].values[0] = "\"a, b\"".into();
+        write_sweep(&p, &t).unwrap();
+        assert_eq!(read_sweep(&p).unwrap(), t);
+        t.rows[1].values.pop();
+        let e = write_sweep(&p, &t).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+    }
+
+    #[test]
+    fn sweep_csv_errors_name_the_file_and_line_and_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = "index,model.fee_speed,iterations,converged,end_stake0,end_stake1,end_fee,value0,value1\n";
+        let good = "0,0.05,10,true,1,2,0.1,0.5,0.25\n";
+        let cases = [
+            (
+                "",
+                "header is not index,<varied keys…>,iterations,converged",
+            ),
+            ("index\n", "header is not"),
+            (
+                "step,time,fee,stake0,stake1,action0,action1\n",
+                "header is not",
+            ),
+            (
+                "idx,k,iterations,converged,end_stake0,end_stake1,end_fee,value0,value1\n",
+                "header is not",
+            ),
+            (
+                "index,k,iterations,converged,end_stake0,end_stake1,end_fee,value0\n",
+                "header is not",
+            ),
+            (
+                &format!("{header}{good}5\n"),
+                "line 3: 1 fields, expected 9 in row `5`",
+            ),
+            (
+                &format!("{header}0,0.05,10,true,1,2,0.1,0.5\n"),
+                "line 2: 8 fields, expected 9",
+            ),
+            (
+                &format!("{header}{good}{good}0,0.05,10,true,1,2,0.1,0.5,0.25,\n"),
+                "line 4: 10 fields, expected 9",
+            ),
+            (
+                &format!("{header}x,0.05,10,true,1,2,0.1,0.5,0.25\n"),
+                "line 2: index `x` is not a whole number",
+            ),
+            (
+                &format!("{header}-1,0.05,10,true,1,2,0.1,0.5,0.25\n"),
+                "line 2: index `-1` is not a whole number",
+            ),
+            (
+                &format!("{header}0,0.05,10,true,1,2,abc,0.5,0.25\n"),
+                "line 2: end_fee `abc` is not valid",
+            ),
+            (
+                &format!("{header}0,0.05,10,yes,1,2,0.1,0.5,0.25\n"),
+                "line 2: converged `yes` is not valid",
+            ),
+            (
+                &format!("{header}0,0.05,1.5,true,1,2,0.1,0.5,0.25\n"),
+                "line 2: iterations `1.5` is not valid",
+            ),
+            (
+                &format!("{header}0,0.05,10,true,1,2,0.1,0.5,\n"),
+                "line 2: value1 `` is not valid",
+            ),
+        ];
+        for (text, expected) in cases {
+            let p = write_text(dir.path(), "sweep.csv", text);
+            input_error(read_sweep(&p).unwrap_err(), &p, expected);
+        }
+        let p = dir.path().join("bad.csv");
+        std::fs::write(
+            &p,
+            [header.as_bytes(), b"0,\xff,10,true,1,2,0.1,0.5,0.25\n"].concat(),
+        )
+        .unwrap();
+        input_error(read_sweep(&p).unwrap_err(), &p, "line 2");
+        let p = dir.path().join("missing.csv");
+        input_error(read_sweep(&p).unwrap_err(), &p, "cannot read (");
+        // Blank lines are skipped, as sweep-merge skipped them.
+        let p = write_text(dir.path(), "ok.csv", &format!("{header}\n{good}\n"));
+        assert_eq!(read_sweep(&p).unwrap().rows.len(), 1);
+    }
 }

@@ -173,11 +173,29 @@ pub struct Timed {
     pub iterations: usize,
 }
 
+/// What a timed solve asks for: `backend`, nothing kept.
+fn options(backend: Resolved, adapter: Option<&str>) -> SolveOptions {
+    SolveOptions {
+        backend: match backend {
+            Resolved::Cpu => Backend::Cpu,
+            Resolved::Gpu => Backend::Gpu,
+        },
+        adapter: adapter.map(str::to_string),
+        output: Output::Discard,
+        ..Default::default()
+    }
+}
+
 /// Solves `scenario` once on `backend` through `solver`, keeping nothing but the timing: the
 /// `equilibrium` scheme's policy is dropped as it is computed, the `notebook` scheme's arrays
 /// are read back (on the GPU) but not written. On the GPU the solver call returns only once
 /// the device has finished and the results are on the host.
-pub fn time_solve(solver: &Solver, scenario: &Scenario, backend: Resolved, adapter: Option<&str>) -> Result<Timed, Error> {
+pub fn time_solve(
+    solver: &Solver,
+    scenario: &Scenario,
+    backend: Resolved,
+    adapter: Option<&str>,
+) -> Result<Timed, Error> {
     let options = SolveOptions {
         backend: match backend {
             Resolved::Cpu => Backend::Cpu,
@@ -344,7 +362,11 @@ pub struct Bandwidth {
 /// team (`team::fill`, one contiguous share per thread, `copy_from_slice`, i.e. memcpy), one
 /// warm-up then `runs` timed copies. Both buffers are written before the warm-up, so no run
 /// pays for page faults.
-pub fn cpu_copy_bandwidth(copy_bytes: u64, runs: usize, threads: usize) -> Result<Bandwidth, Error> {
+pub fn cpu_copy_bandwidth(
+    copy_bytes: u64,
+    runs: usize,
+    threads: usize,
+) -> Result<Bandwidth, Error> {
     // On a machine short of memory, a smaller copy (a quarter of what is available, still far
     // beyond the caches) rather than a refusal.
     let copy_bytes = copy_bytes.min(available_memory().map_or(u64::MAX, |m| m / 4));
@@ -555,6 +577,13 @@ pub fn run(solver: &Solver, opts: &Options, mut on: impl FnMut(Progress)) -> Res
         .map(|&g| scenario(opts.scheme, g))
         .collect::<Result<Vec<_>, _>>()?;
     crate::io::check_output_dir(&opts.out)?;
+    // Every grid is checked on the CPU (and, when asked for, the GPU) before the devices'
+    // bandwidth is measured, so an oversized grid fails at once.
+    for s in &scenarios {
+        if opts.backends != Backends::Gpu {
+            solver.check(s, &options(Resolved::Cpu, None))?;
+        }
+    }
     let runs = opts.runs.max(1);
     let devices = devices(solver, opts, runs, &mut on)?;
 

@@ -136,32 +136,7 @@ pub fn write_figures(
 ) -> Result<Vec<PathBuf>, Error> {
     register_font()?;
     create_output_dir(dir)?;
-    let game = scenario.game();
     let g = &scenario.grid;
-    let m = g.control as f64;
-
-    let fee_response = LineFigure {
-        title: "Fee response".into(),
-        x_label: "fee in %".into(),
-        y_label: "volume in %".into(),
-        lines: vec![Line::plain(
-            linspace(0.0, 1.0, 200)
-                .map(|f| (f, game.model.fee_response.eval(f)))
-                .collect(),
-            0,
-        )],
-    };
-    let stake_response = LineFigure {
-        title: "Stake response".into(),
-        x_label: "stake".into(),
-        y_label: "volume in %".into(),
-        lines: vec![Line::plain(
-            linspace(0.0, 200.0, 200)
-                .map(|s| (s, game.model.stake_response.eval(s)))
-                .collect(),
-            0,
-        )],
-    };
     let fee_axis = (0.0, g.fee_max);
     let stake_axis = (0.0, g.stake_max);
     let value_surface = HeatMap {
@@ -174,12 +149,7 @@ pub fn write_figures(
         levels: None,
         bar_label: "value",
     };
-    // The legend always lists the controls (−m, 0, m), and any other value present (the
-    // notebook's initial 1 where a slice was never improved).
-    let mut levels = vec![-m, 0.0, m];
-    levels.extend(surfaces.action.iter().copied().filter(|v| v.is_finite()));
-    levels.sort_by(f64::total_cmp);
-    levels.dedup();
+    let levels = action_levels(g.control as f64, &surfaces.action);
     let action_map = HeatMap {
         title: "Action of agent 0 at t = 0",
         x_label: "stake",
@@ -190,33 +160,8 @@ pub fn write_figures(
         levels: Some(&levels),
         bar_label: "a",
     };
-    // The notebook plots the first N_T points of its N_T + 1 (those up to the horizon).
-    let shown = &path[..path.len().min(g.time_points as usize)];
-    let stake_path = LineFigure {
-        title: "Stake evolution".into(),
-        x_label: "time".into(),
-        y_label: "stake".into(),
-        lines: (0..2)
-            .map(|i| Line {
-                label: Some(format!("agent {i}")),
-                points: shown.iter().map(|p| (p.time, p.stakes[i])).collect(),
-                color: i,
-                markers: true,
-            })
-            .collect(),
-    };
-    let fee_path = LineFigure {
-        title: "Fees evolution".into(),
-        x_label: "time".into(),
-        y_label: "fees".into(),
-        lines: vec![Line {
-            label: None,
-            points: shown.iter().map(|p| (p.time, p.fee)).collect(),
-            color: 0,
-            markers: true,
-        }],
-    };
-
+    let [fee_response, stake_response] = response_figures(scenario);
+    let [stake_path, fee_path] = path_figures(&path[..path.len().min(g.time_points as usize)]);
     let figures: [(&str, Figure); 6] = [
         ("fee_response", Figure::Lines(fee_response)),
         ("stake_response", Figure::Lines(stake_response)),
@@ -234,6 +179,76 @@ pub fn write_figures(
         }
     }
     Ok(files)
+}
+
+/// The action map's legend: always the controls (−m, 0, m), and any other value present (the
+/// notebook's initial 1 where a slice was never improved).
+fn action_levels(m: f64, action: &Array2<f64>) -> Vec<f64> {
+    let mut levels = vec![-m, 0.0, m];
+    levels.extend(action.iter().copied().filter(|v| v.is_finite()));
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    levels
+}
+
+/// The notebook's cells 2 and 3: φ(f) over [0, 1] and ψ(S) over [0, 200].
+fn response_figures(scenario: &Scenario) -> [LineFigure; 2] {
+    let game = scenario.game();
+    [
+        LineFigure {
+            title: "Fee response".into(),
+            x_label: "fee in %".into(),
+            y_label: "volume in %".into(),
+            lines: vec![Line::plain(
+                linspace(0.0, 1.0, 200)
+                    .map(|f| (f, game.model.fee_response.eval(f)))
+                    .collect(),
+                0,
+            )],
+        },
+        LineFigure {
+            title: "Stake response".into(),
+            x_label: "stake".into(),
+            y_label: "volume in %".into(),
+            lines: vec![Line::plain(
+                linspace(0.0, 200.0, 200)
+                    .map(|s| (s, game.model.stake_response.eval(s)))
+                    .collect(),
+                0,
+            )],
+        },
+    ]
+}
+
+/// The notebook's cell 10 over `shown`, the path's points up to the horizon (it plots the
+/// first N_T points of its N_T + 1).
+fn path_figures(shown: &[PathPoint]) -> [LineFigure; 2] {
+    [
+        LineFigure {
+            title: "Stake evolution".into(),
+            x_label: "time".into(),
+            y_label: "stake".into(),
+            lines: (0..2)
+                .map(|i| Line {
+                    label: Some(format!("agent {i}")),
+                    points: shown.iter().map(|p| (p.time, p.stakes[i])).collect(),
+                    color: i,
+                    markers: true,
+                })
+                .collect(),
+        },
+        LineFigure {
+            title: "Fees evolution".into(),
+            x_label: "time".into(),
+            y_label: "fees".into(),
+            lines: vec![Line {
+                label: None,
+                points: shown.iter().map(|p| (p.time, p.fee)).collect(),
+                color: 0,
+                markers: true,
+            }],
+        },
+    ]
 }
 
 /// The plot files for a report line: "plots fee_response, …, fee_path (.png and .svg)".

@@ -70,17 +70,16 @@ pub fn refine(
     // run is checked again as it starts; the finest is the largest).
     let mut options = options.clone();
     options.output = Output::Folder(out.join(format!("level-{}", levels - 1)));
-    let gpu = solver.resolve(options.backend)? == crate::api::Resolved::Gpu;
-    crate::api::check_equilibrium_fits(&refined(scenario, levels - 1), &options, gpu)?;
+    solver.check(&refined(scenario, levels - 1), &options)?;
     crate::io::create_output_dir(out)?;
     let mut rows: Vec<Level> = Vec::new();
     for k in 0..levels {
         let s = refined(scenario, k);
         options.output = Output::Folder(out.join(format!("level-{k}")));
         let run = solver.solve(&s, &options, &mut Silent)?;
-        let several: u64 = run
-            .equilibrium()
-            .map_or(0, |e| e.diagnostics.iter().map(|d| d.several_equilibria).sum());
+        let several: u64 = run.equilibrium().map_or(0, |e| {
+            e.diagnostics.iter().map(|d| d.several_equilibria).sum()
+        });
         let last = &run.path[run.path.len() - 1];
         rows.push(Level {
             level: k as usize,

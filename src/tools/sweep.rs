@@ -191,6 +191,10 @@ pub fn sweep(
         .collect();
     let mut options = options.clone();
     options.output = Output::Memory;
+    // Every point this shard solves must fit before the first is solved.
+    for &i in &mine {
+        solver.check(&scenarios[i], &options)?;
+    }
     on_plan(&Plan {
         points: all.len(),
         mine: mine.clone(),
@@ -283,23 +287,31 @@ fn plot(out: &Path, table: &SweepTable) -> Result<Vec<PathBuf>, Error> {
             None => groups.push((label, vec![r])),
         }
     }
-    let series = |value: fn(&SweepOutcome) -> f64, prefix: &str| -> Vec<(String, Vec<(f64, f64)>)> {
-        groups
-            .iter()
-            .map(|(label, rows)| {
-                let points = rows
-                    .iter()
-                    .map(|r| (r.values[0].parse().unwrap_or(f64::NAN), value(&r.outcome)))
-                    .collect();
-                let name = match (prefix.is_empty(), label.is_empty()) {
-                    (true, _) => label.clone(),
-                    (false, true) => prefix.to_string(),
-                    (false, false) => format!("{prefix}, {label}"),
-                };
-                (if name.is_empty() { "all".to_string() } else { name }, points)
-            })
-            .collect()
-    };
+    let series =
+        |value: fn(&SweepOutcome) -> f64, prefix: &str| -> Vec<(String, Vec<(f64, f64)>)> {
+            groups
+                .iter()
+                .map(|(label, rows)| {
+                    let points = rows
+                        .iter()
+                        .map(|r| (r.values[0].parse().unwrap_or(f64::NAN), value(&r.outcome)))
+                        .collect();
+                    let name = match (prefix.is_empty(), label.is_empty()) {
+                        (true, _) => label.clone(),
+                        (false, true) => prefix.to_string(),
+                        (false, false) => format!("{prefix}, {label}"),
+                    };
+                    (
+                        if name.is_empty() {
+                            "all".to_string()
+                        } else {
+                            name
+                        },
+                        points,
+                    )
+                })
+                .collect()
+        };
     let mut files = Vec::new();
     let values: [fn(&SweepOutcome) -> f64; 2] = [|o| o.value0, |o| o.value1];
     for (agent, value) in values.into_iter().enumerate() {

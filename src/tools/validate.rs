@@ -168,7 +168,7 @@ pub fn compare_equilibrium(
     cpu: &MemorySink,
     gpu: &MemorySink,
 ) -> Result<EquilibriumAgreement, Error> {
-    use crate::cpu::equilibrium::{exploitability, payoffs, Kernel, PAIRS};
+    use crate::cpu::equilibrium::{payoffs, Kernel};
     use crate::cpu::gain::{GainTables, StepGains};
     let tr = crate::grid::ClampedTransitions::new(game, grid, mode);
     let threads = crate::cpu::team::default_threads();
@@ -206,33 +206,16 @@ pub fn compare_equilibrium(
         for state in 0..slice {
             let (fee, s0, s1) = (state / (ns * ns), (state / ns) % ns, state % ns);
             let u = payoffs(&k, fee, s0, s1, next);
-            let e = exploitability(&u);
-            let scale = u.iter().flatten().fold(1.0f64, |m, x| m.max(x.abs()));
-            let e_min = e.iter().copied().fold(f64::INFINITY, f64::min);
-            let sum = |p: usize| u[0][p] + u[1][p];
-            let g = gpu.policy[gpu.index(0, t, state)] as usize * 3
-                + gpu.policy[gpu.index(1, t, state)] as usize;
-            // How far the GPU's pair is from being a finalist under tie tolerance tau.
-            let miss_at = |tau: f64| {
-                let best_sum = (0..PAIRS)
-                    .filter(|&p| e[p] <= e_min + tau)
-                    .map(sum)
-                    .fold(f64::NEG_INFINITY, f64::max);
-                (e[g] - e_min - tau).max(best_sum - tau - sum(g)).max(0.0)
-            };
-            // f32 rounding moves pairs across the GPU's threshold either way: the pick is valid
-            // if it is a finalist for some tolerance between half and twice the GPU's.
-            let miss = [0.5, 1.0, 1.5, 2.0]
-                .map(|m| miss_at(m * GPU_TIE_TOLERANCE * scale))
-                .into_iter()
-                .fold(f64::INFINITY, f64::min);
+            let chosen = [0, 1].map(|a| gpu.policy[gpu.index(a, t, state)] as usize);
+            let (miss, scale) = selection_miss(&u, chosen[0] * 3 + chosen[1]);
             largest_miss = largest_miss.max(miss / scale);
             if miss > 0.0 {
                 invalid.push(([t, fee, s0, s1], miss));
             }
             for (agent, payoff) in u.iter().enumerate() {
                 let v = gpu.values[gpu.index(agent, t, state)];
-                value_error = value_error.max((v - payoff[g]).abs() / scale);
+                value_error =
+                    value_error.max((v - payoff[chosen[0] * 3 + chosen[1]]).abs() / scale);
             }
         }
     }
@@ -244,6 +227,30 @@ pub fn compare_equilibrium(
         value_error,
         largest_miss,
     })
+}
+
+/// How far pair `g` is from being a finalist of the selection rule on payoffs `u`, and the
+/// state's scale max(1, largest |U|). f32 rounding moves pairs across the GPU's threshold either
+/// way: the pick is valid (miss 0) if it is a finalist for some tolerance between half and
+/// twice the GPU's.
+fn selection_miss(u: &[[f64; 9]; 2], g: usize) -> (f64, f64) {
+    use crate::cpu::equilibrium::{exploitability, PAIRS};
+    let e = exploitability(u);
+    let scale = u.iter().flatten().fold(1.0f64, |m, x| m.max(x.abs()));
+    let e_min = e.iter().copied().fold(f64::INFINITY, f64::min);
+    let sum = |p: usize| u[0][p] + u[1][p];
+    let miss_at = |tau: f64| {
+        let best_sum = (0..PAIRS)
+            .filter(|&p| e[p] <= e_min + tau)
+            .map(sum)
+            .fold(f64::NEG_INFINITY, f64::max);
+        (e[g] - e_min - tau).max(best_sum - tau - sum(g)).max(0.0)
+    };
+    let miss = [0.5, 1.0, 1.5, 2.0]
+        .map(|m| miss_at(m * GPU_TIE_TOLERANCE * scale))
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    (miss, scale)
 }
 
 /// What `mmgame validate` found: both runs and how far they agree.
@@ -289,7 +296,11 @@ impl Report {
 }
 
 /// Solves `scenario` on the CPU and on the GPU (`adapter`) and compares them state by state.
-pub fn validate(solver: &Solver, scenario: &Scenario, adapter: Option<&str>) -> Result<Report, Error> {
+pub fn validate(
+    solver: &Solver,
+    scenario: &Scenario,
+    adapter: Option<&str>,
+) -> Result<Report, Error> {
     let options = |backend| SolveOptions {
         backend,
         adapter: adapter.map(str::to_string),
@@ -306,7 +317,10 @@ pub fn validate(solver: &Solver, scenario: &Scenario, adapter: Option<&str>) -> 
     let missing = || Error::Internal("a memory run without its arrays".into());
     Ok(match scenario.solver.scheme {
         Scheme::Notebook => {
-            let (c, g) = (cpu.notebook().ok_or_else(missing)?, gpu.notebook().ok_or_else(missing)?);
+            let (c, g) = (
+                cpu.notebook().ok_or_else(missing)?,
+                gpu.notebook().ok_or_else(missing)?,
+            );
             let agreement = compare(&game, &grid, c, g);
             Report::Notebook {
                 cpu: Box::new(cpu),
