@@ -41,19 +41,47 @@ fn relative(path: &Path) -> String {
         .replace('\\', "/")
 }
 
-/// The code of a file without its comments and its `#[cfg(test)]` module (tests may print).
+/// The code of a file without its comments and its `#[cfg(test)]` items (tests may print).
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    text.lines()
+    let without_comments = text
+        .lines()
         .map(|l| match l.find("//") {
             Some(at) => &l[..at],
             None => l,
         })
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    let mut out = String::new();
+    let mut rest = without_comments.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        // Skip the attributed item: to the end of its braced body (or its `;`). Lines are
+        // kept, blanked, so that line numbers stay right.
+        let item = &rest[at..];
+        let mut depth = 0;
+        let mut end = item.len();
+        for (i, c) in item.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                ';' if depth == 0 => {
+                    end = i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&"\n".repeat(item[..end].matches('\n').count()));
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn violations(check: impl Fn(&str, &str) -> Vec<String>) -> Vec<String> {
@@ -217,6 +245,12 @@ fn the_checks_find_what_they_look_for() {
     );
     assert!(prints("cli/report.rs", "println!(\"hi\");").is_empty());
     assert!(prints("api/mod.rs", &code("// println!(\"in a comment\")")).is_empty());
+    let tests_then_code =
+        "#[cfg(test)]\nmod tests {\n    fn t() { println!(); }\n}\nfn f() { println!(); }\n";
+    assert_eq!(
+        prints("tools/x.rs", &code(tests_then_code)),
+        ["line 5: fn f() { println!(); }"]
+    );
     let long = format!("fn long() {{\n{}}}\n", "    x();\n".repeat(90));
     assert_eq!(functions(&long), vec![("long".to_string(), 1, 92)]);
     let short = "pub(super) fn short(a: u8) -> u8 {\n    a\n}\nfn decl();\n";
