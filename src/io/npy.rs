@@ -120,9 +120,9 @@ impl<T: NpyElement> NpyStream<T> {
         Ok(stream)
     }
 
-    // Each call views the map afresh, parsing the header: about 40 µs (release), measured by
-    // the `view_cost` test. The solver writes two slices per time step and reads two elements
-    // per path step, so that is noise beside the solve, and no offset is kept by hand.
+    // Each call views the map afresh, parsing the header: about 40 µs (release, measured). The
+    // solver writes two slices per time step and reads two elements per path step, so that is
+    // noise beside the solve, and no offset is kept by hand.
     fn elements(&self) -> Result<&[T], Error> {
         let bug = |e| view_bug(&self.destination, e);
         let view = ArrayViewD::<T>::view_npy(&self.map).map_err(|e| bug(Some(e)))?;
@@ -149,7 +149,28 @@ impl<T: NpyElement> NpyStream<T> {
             ));
         };
         self.elements_mut()?[at..end].copy_from_slice(values);
+        self.release(at, end);
         Ok(())
+    }
+
+    /// Starts writing elements `at..end` to disk and unmaps their pages from this process.
+    /// Without it every page written stays resident until `persist`: measured on a 61 fee ×
+    /// 201² stake × 21 time points equilibrium run, the peak RSS went from 126 MB to 512 MB
+    /// (the 414 MB policy), and a fine grid's policy is gigabytes. The data stays in the page
+    /// cache, where writing through `write` would leave it too. Both calls are hints: if one
+    /// fails, the pages simply stay mapped until `persist` syncs them.
+    fn release(&self, at: usize, end: usize) {
+        let data = self.map.len() - self.len * size_of::<T>();
+        let (offset, len) = (data + at * size_of::<T>(), (end - at) * size_of::<T>());
+        let _ = self.map.flush_async_range(offset, len);
+        #[cfg(unix)]
+        // SAFETY: MADV_DONTNEED on a shared file mapping only drops this process's page-table
+        // entries (their dirty bits go to the page cache); the next access reads the file's
+        // current contents, which are what was written. No reference into the map is held.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+        };
     }
 
     /// Reads the element at flat index `at`.
