@@ -51,6 +51,20 @@ impl FileSink {
         (agent * self.grid.time.len() + t) * self.grid.slice_len()
     }
 
+    /// Moves the streamed files to their names in `dir`; values.npy holds the t = 0 slice
+    /// unless every slice was streamed.
+    fn persist(self, dir: &Path, solution: &EquilibriumSolution) -> Result<(), Error> {
+        self.policy.persist()?;
+        match self.values {
+            Some(v) => v.persist(),
+            None => {
+                let (nf, ns) = (self.grid.fee.len(), self.grid.stake.len());
+                let file = dir.join("values.npy");
+                crate::io::write_values(&file, &[2, nf, ns, ns], &solution.values_t0)
+            }
+        }
+    }
+
     /// The action code at (agent, time, fee, stake0, stake1), read back from the file.
     fn action(
         &self,
@@ -185,69 +199,58 @@ pub(super) fn solve(
 ) -> Result<Run, Error> {
     check_fits(scenario, options, matches!(device, Device::Gpu(_)))?;
     let (game, grid) = (scenario.game(), scenario.grid());
-    let start = (&game, &grid, &scenario.path);
-    let mut run = Run {
-        scenario: scenario.clone(),
-        cell_updates: EquilibriumSolution::cell_updates(&grid),
-        backend,
-        outcome: Outcome::Equilibrium(EquilibriumRun {
-            values_t0: crate::scheme::Values::F64(Vec::new()),
-            diagnostics: Vec::new(),
-            tie_tolerance: 0.0,
-            interpolation: scenario.solver.interpolation,
-            save_values: options.save_values,
-            memory: None,
-        }),
-        path: Vec::new(),
-        solve_seconds: 0.0,
-        folder: None,
-        files: Vec::new(),
-    };
-    let (solution, memory) = match &options.output {
+    let path_of =
+        |action: &mut dyn FnMut(usize, usize, usize, usize, usize) -> Result<u8, Error>| {
+            equilibrium_path(&game, &grid, &scenario.path, action)
+        };
+    let (solution, path, memory) = match &options.output {
         Output::Folder(dir) => {
             crate::io::create_output_dir(dir)?;
             let mut sink = FileSink::create(dir, &grid, options.save_values)?;
             let solution = sweep(scenario, options, device, &mut sink, observer)?;
-            run.path = equilibrium_path(start.0, start.1, start.2, |a, t, f, s0, s1| {
-                sink.action(a, t, f, s0, s1)
-            })?;
-            let FileSink { policy, values, .. } = sink;
-            policy.persist()?;
-            match values {
-                Some(v) => v.persist()?,
-                None => {
-                    let (nf, ns) = (grid.fee.len(), grid.stake.len());
-                    let file = dir.join("values.npy");
-                    crate::io::write_values(&file, &[2, nf, ns, ns], &solution.values_t0)?
-                }
-            }
-            crate::io::csv::write_path(&dir.join("path.csv"), &run.path)?;
-            run.folder = Some(dir.clone());
-            run.files = RUN_FILES.map(String::from).to_vec();
-            (solution, None)
+            let path = path_of(&mut |a, t, f, s0, s1| sink.action(a, t, f, s0, s1))?;
+            sink.persist(dir, &solution)?;
+            crate::io::csv::write_path(&dir.join("path.csv"), &path)?;
+            (solution, path, None)
         }
         Output::Memory => {
             let mut sink = MemorySink::with_values(&grid, options.save_values == SaveValues::All);
             let solution = sweep(scenario, options, device, &mut sink, observer)?;
-            run.path = equilibrium_path(start.0, start.1, start.2, |a, t, f, s0, s1| {
+            let path = path_of(&mut |a, t, f, s0, s1| {
                 Ok(sink.policy[sink.index(a, t, grid.state_index(f, s0, s1))])
             })?;
-            (solution, Some(sink))
+            (solution, path, Some(sink))
         }
-        Output::Discard => (
-            sweep(scenario, options, device, &mut Discard, observer)?,
-            None,
-        ),
+        Output::Discard => {
+            let solution = sweep(scenario, options, device, &mut Discard, observer)?;
+            (solution, Vec::new(), None)
+        }
     };
-    run.solve_seconds = solution.solve_seconds;
-    run.outcome = Outcome::Equilibrium(EquilibriumRun {
-        values_t0: solution.values_t0,
-        diagnostics: solution.diagnostics,
-        tie_tolerance: run.backend.precision.tie_tolerance(),
-        interpolation: scenario.solver.interpolation,
-        save_values: options.save_values,
-        memory,
-    });
+    let folder = match &options.output {
+        Output::Folder(dir) => Some(dir.clone()),
+        _ => None,
+    };
+    let run = Run {
+        scenario: scenario.clone(),
+        cell_updates: EquilibriumSolution::cell_updates(&grid),
+        solve_seconds: solution.solve_seconds,
+        outcome: Outcome::Equilibrium(EquilibriumRun {
+            values_t0: solution.values_t0,
+            diagnostics: solution.diagnostics,
+            tie_tolerance: backend.precision.tie_tolerance(),
+            interpolation: scenario.solver.interpolation,
+            save_values: options.save_values,
+            memory,
+        }),
+        backend,
+        path,
+        files: match folder {
+            Some(_) => RUN_FILES.map(String::from).to_vec(),
+            None => Vec::new(),
+        },
+        folder,
+    };
+    // summary.json last: a folder with a summary holds a whole run.
     if let Some(dir) = &run.folder {
         run.summary().write(&dir.join("summary.json"))?;
     }
