@@ -93,6 +93,23 @@ pub struct PathConfig {
     pub fee: f64,
 }
 
+/// A number for a message: as written for ordinary magnitudes, in exponent form for very large
+/// or very small ones (`1.7e308`, not 309 digits).
+pub fn number(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-5..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
+/// The largest |payoff| a scenario may reach in f64: beyond it sums of a few payoffs could
+/// overflow.
+pub const F64_PAYOFF_LIMIT: f64 = 1e300;
+
+/// The largest |payoff| a scenario may reach in f32 (the GPU): f32 holds up to 3.4e38.
+pub const F32_PAYOFF_LIMIT: f64 = 1e36;
+
 /// A validated scenario. Build it with [`Scenario::load`] or [`Scenario::from_toml`]; the
 /// integer fields are then known to be in range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,7 +227,7 @@ impl Scenario {
         ];
         for (key, v) in finite.iter().chain(&responses) {
             if !v.is_finite() {
-                return bad(key, v.to_string(), "must be a finite number");
+                return bad(key, number(*v), "must be a finite number");
             }
         }
         if offset <= 0.0 {
@@ -234,14 +251,82 @@ impl Scenario {
             ] {
                 let key = format!("agents.{i}.{name}");
                 if !v.is_finite() {
-                    return bad(&key, v.to_string(), "must be a finite number");
+                    return bad(&key, number(v), "must be a finite number");
                 }
                 if name != "capital_cost" && v < 0.0 {
-                    return bad(&key, v.to_string(), "must be ≥ 0");
+                    return bad(&key, number(v), "must be ≥ 0");
                 }
             }
         }
-        self.validate_grid_and_solver()
+        self.validate_grid_and_solver()?;
+        self.validate_path()?;
+        let (bound, cause) = self.payoff_bound();
+        if !(bound <= F64_PAYOFF_LIMIT) {
+            return Err(Error::Input(format!(
+                "{cause}: payoffs could reach {bound:.1e}, beyond what f64 holds safely (|payoff| ≤ {F64_PAYOFF_LIMIT:e}); lower them"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The path must start on the grid: the solution says nothing about states beyond it.
+    fn validate_path(&self) -> Result<(), Error> {
+        let g = &self.grid;
+        let p = &self.path;
+        let checks = [
+            ("path.fee", p.fee, "fee", g.fee_max),
+            ("path.stakes.0", p.stakes[0], "stake", g.stake_max),
+            ("path.stakes.1", p.stakes[1], "stake", g.stake_max),
+        ];
+        for (key, v, axis, max) in checks {
+            if !(0.0..=max).contains(&v) {
+                return Err(Error::Input(format!(
+                    "{key} = {}: the path must start on the {axis} grid, [0, {}]",
+                    number(v),
+                    number(max)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// An upper bound on |payoff| over the whole game, and the parameters that drive it. The
+    /// running gain is e^(−r·t)·(f·V_i − λσ_i·S_i) − e^(ρ_i·t)·S_i with f·V_i ≤
+    /// N_i·fee_max·(1/offset + 1) and S_i ≤ stake_max, and a value sums at most `horizon` of
+    /// it (times dt): so |payoff| ≤ horizon·max_i(e^(max(0, −r)·T)·(N_i·fee_max·(1/offset + 1)
+    /// + |λ|σ_i·stake_max) + e^(max(0, ρ_i)·T)·stake_max). Loose, but finite exactly when no
+    /// exponential overflows, and far below the limits on every sensible scenario (about 5e7
+    /// on the default).
+    pub fn payoff_bound(&self) -> (f64, String) {
+        let m = &self.model;
+        let (t, s_max) = (m.horizon, self.grid.stake_max);
+        let crate::model::FeeResponse::Reciprocal { offset } = m.fee_response;
+        let discount = (-m.discount_rate).max(0.0) * t;
+        let mut worst = (0.0f64, String::new());
+        for (i, a) in self.agents.iter().enumerate() {
+            let holding = a.capital_cost.max(0.0) * t;
+            // Named as the cause: an exponential beyond e^20 (5e8, more than any other factor
+            // of a sensible scenario), else the linear factors.
+            let cause = if discount >= holding && discount > 20.0 {
+                format!("model.discount_rate = {} with model.horizon = {}", number(m.discount_rate), number(t))
+            } else if holding > 20.0 {
+                format!("agents.{i}.capital_cost = {} with model.horizon = {}", number(a.capital_cost), number(t))
+            } else {
+                format!(
+                    "model.horizon = {} with agents.{i}.max_volume = {} and grid.stake_max = {}",
+                    number(t),
+                    number(a.max_volume),
+                    number(s_max)
+                )
+            };
+            let trading = a.max_volume * self.grid.fee_max * (1.0 / offset + 1.0);
+            let risk = (m.risk_weight * a.volatility).abs() * s_max;
+            let bound = t * (discount.exp() * (trading + risk) + holding.exp() * s_max);
+            if !(bound <= worst.0) {
+                worst = (bound, cause);
+            }
+        }
+        worst
     }
 
     /// The checks of [`Scenario::validate`] on the grid and the solver, after the numbers.
@@ -255,7 +340,7 @@ impl Scenario {
             ("grid.stake_max", self.grid.stake_max),
         ] {
             if v <= 0.0 {
-                return bad(key, v.to_string(), "must be > 0");
+                return bad(key, number(v), "must be > 0");
             }
         }
         let g = &self.grid;

@@ -27,6 +27,10 @@ pub enum Error {
     /// an interrupted command.
     #[error("cancelled")]
     Cancelled,
+    /// A solve produced non-finite values (an overflow the up-front checks did not catch).
+    /// Exit code 1.
+    #[error("{0}")]
+    NonFinite(String),
     /// A bug: a solver thread panicked. Exit code 1.
     #[error("internal error: {0}")]
     Internal(String),
@@ -45,7 +49,11 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) | Error::TooLarge(_) => 2,
-            Error::Io { .. } | Error::Gpu(_) | Error::Disagreement(_) | Error::Internal(_) => 1,
+            Error::Io { .. }
+            | Error::Gpu(_)
+            | Error::Disagreement(_)
+            | Error::NonFinite(_)
+            | Error::Internal(_) => 1,
             Error::Cancelled => 130,
         }
     }

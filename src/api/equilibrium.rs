@@ -16,6 +16,8 @@ use crate::scheme::{
 };
 use crate::simulate::equilibrium_path;
 
+use super::run::{check_finite, non_finite};
+
 /// Streams each time step's actions (as float32 action values) and, when asked, values to
 /// their `.npy` files in the output folder.
 struct FileSink {
@@ -208,6 +210,9 @@ pub(super) fn solve(
             crate::io::create_output_dir(dir)?;
             let mut sink = FileSink::create(dir, &grid, options.save_values)?;
             let solution = sweep(scenario, options, device, &mut sink, observer)?;
+            // Before any file is moved into place (the t = 0 slice: a non-finite value at
+            // t + 1 reaches t = 0 through the payoffs that read it).
+            check_finite(non_finite(&solution.values_t0), &backend)?;
             let path = path_of(&mut |a, t, f, s0, s1| sink.action(a, t, f, s0, s1))?;
             sink.persist(dir, &solution)?;
             crate::io::csv::write_path(&dir.join("path.csv"), &path)?;
@@ -216,6 +221,8 @@ pub(super) fn solve(
         Output::Memory => {
             let mut sink = MemorySink::with_values(&grid, options.save_values == SaveValues::All);
             let solution = sweep(scenario, options, device, &mut sink, observer)?;
+            let kept = sink.values.iter().filter(|v| !v.is_finite()).count();
+            check_finite(non_finite(&solution.values_t0) + kept, &backend)?;
             let path = path_of(&mut |a, t, f, s0, s1| {
                 Ok(sink.policy[sink.index(a, t, grid.state_index(f, s0, s1))])
             })?;
@@ -223,6 +230,7 @@ pub(super) fn solve(
         }
         Output::Discard => {
             let solution = sweep(scenario, options, device, &mut Discard, observer)?;
+            check_finite(non_finite(&solution.values_t0), &backend)?;
             (solution, Vec::new(), None)
         }
     };

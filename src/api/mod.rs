@@ -148,6 +148,22 @@ impl GpuSolvers {
     }
 }
 
+/// Refuses a scenario whose payoffs could overflow the backend's precision (f64 is checked
+/// with the scenario itself; f32 here, for the GPU).
+fn check_range(scenario: &Scenario, backend: &BackendInfo) -> Result<(), Error> {
+    if backend.precision != Precision::F32 {
+        return Ok(());
+    }
+    let (bound, cause) = scenario.payoff_bound();
+    if bound <= crate::config::F32_PAYOFF_LIMIT {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "{cause}: payoffs could reach {bound:.1e}, beyond what the GPU's f32 holds (|payoff| ≤ {:e}); solve on the CPU (f64), or lower them",
+        crate::config::F32_PAYOFF_LIMIT
+    )))
+}
+
 /// The value in `slot`, built by `build` the first time.
 fn cached<T>(
     slot: &Mutex<Option<Arc<T>>>,
@@ -208,6 +224,7 @@ impl Solver {
                 info.precision.name()
             )));
         }
+        check_range(scenario, &info)?;
         if let Output::Folder(dir) = &options.output {
             crate::io::check_output_dir(dir)?;
         }

@@ -53,6 +53,9 @@ pub(super) fn solve(
             solver.solve(&game, &grid, &scenario.solver, &options.cancel, observer)?
         }
     };
+    // A non-finite value reaches every earlier slice through the value it reads at t + 1, and
+    // the whole array is at hand: check all of it.
+    super::run::check_finite(super::run::non_finite(&solution.values), &backend)?;
     let path = match options.output {
         Output::Discard => Vec::new(),
         _ => notebook_path(&game, &grid, &solution, &scenario.path),

@@ -6,7 +6,7 @@ use crate::config::Scenario;
 use crate::error::Error;
 use crate::grid::{Grid, Interpolation};
 use crate::io::summary::{EquilibriumSummary, NotebookSummary, SaveValues, Summary};
-use crate::scheme::{BackendInfo, MemorySink, Solution, StepDiagnostics, Values};
+use crate::scheme::{BackendInfo, MemorySink, Precision, Solution, StepDiagnostics, Values};
 use crate::simulate::PathPoint;
 
 /// A solved scenario.
@@ -218,6 +218,31 @@ impl Run {
         run.summary().write(&dir.join("summary.json"))?;
         Ok(run)
     }
+}
+
+/// How many of `values` are not finite.
+pub(super) fn non_finite(values: &Values) -> usize {
+    match values {
+        Values::F64(v) => v.iter().filter(|x| !x.is_finite()).count(),
+        Values::F32(v) => v.iter().filter(|x| !x.is_finite()).count(),
+    }
+}
+
+/// An error when `bad` values are not finite: an overflow must never pass for a result.
+/// Checked before any file of the run is written.
+pub(super) fn check_finite(bad: usize, backend: &BackendInfo) -> Result<(), Error> {
+    if bad == 0 {
+        return Ok(());
+    }
+    let hint = match backend.precision {
+        Precision::F32 => "solve on the CPU (f64), or lower the rates, the horizon or the volumes",
+        Precision::F64 => "lower the rates, the horizon or the volumes",
+    };
+    Err(Error::NonFinite(format!(
+        "the solve overflowed on {} ({}): {bad} values are not finite numbers; {hint}",
+        backend.backend,
+        backend.precision.name()
+    )))
 }
 
 /// Both agents' values at a point (fee, [stake0, stake1]) of a t = 0 slice laid out (agent,

@@ -1,6 +1,7 @@
 //! The commands behind the CLI: each converts its arguments into the library's types, calls
 //! the library, and prints the report.
 
+use super::stdout::out_text;
 use std::path::Path;
 
 use super::args::{BackendChoice, BenchBackend, Cli, Command, SaveValuesChoice, ScenarioArgs};
@@ -146,7 +147,7 @@ fn info() -> Result<(), Error> {
 
 /// `mmgame scenario`: the default scenario file.
 fn scenario() -> Result<(), Error> {
-    print!("{DEFAULT_SCENARIO}");
+    out_text!("{DEFAULT_SCENARIO}");
     Ok(())
 }
 

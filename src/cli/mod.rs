@@ -5,6 +5,7 @@ pub mod args;
 pub mod commands;
 pub mod progress;
 pub mod report;
+pub mod stdout;
 
 use clap::Parser;
 
@@ -34,7 +35,8 @@ pub fn main() -> i32 {
             return 0;
         }
     };
-    match commands::run(cli) {
+    // The command's own error first; else a failure to write its report.
+    match commands::run(cli).and(stdout::finish()) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");

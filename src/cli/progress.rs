@@ -1,6 +1,7 @@
 //! The CLI's [`Observer`]: each iteration's policy change on stdout (unless quiet), and for
 //! runs longer than a second a progress line on stderr when stderr is a terminal.
 
+use super::stdout::out;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
@@ -42,7 +43,7 @@ impl Observer for Terminal {
                 policy_change,
             } => {
                 if self.iterations {
-                    println!("iteration {iteration:>3}: policy change {policy_change:.6e}");
+                    out!("iteration {iteration:>3}: policy change {policy_change:.6e}");
                 }
             }
             Event::TimeStep {

@@ -1,6 +1,7 @@
 //! Everything the CLI prints on stdout: each command's report, built from what the library
 //! returned.
 
+use super::stdout::out;
 use std::path::{Path, PathBuf};
 
 use crate::api::{Run, SaveValues};
@@ -37,14 +38,14 @@ impl Report {
 /// `solve`'s report of a run written to `out`, with its plots.
 pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
     if report == Report::Json {
-        println!("{}", run.summary().to_json());
+        out!("{}", run.summary().to_json());
         return;
     }
     match run.equilibrium() {
         None => notebook(run, out, plots),
         Some(e) => {
             let g = &run.scenario.grid;
-            println!(
+            out!(
                 "equilibrium scheme on {} ({}, {}), {} interpolation: grid {} fee × {}² stake × {} time points, control {}",
                 run.backend.backend,
                 run.backend.device,
@@ -55,9 +56,9 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
                 g.time_points,
                 g.control
             );
-            println!("  step   time  no pure eq.  several eq.  max exploitability");
+            out!("  step   time  no pure eq.  several eq.  max exploitability");
             for d in &e.diagnostics {
-                println!(
+                out!(
                     "  {:>4} {:>6.3} {:>12} {:>12} {:>19.3e}",
                     d.step,
                     d.time,
@@ -68,7 +69,7 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
             }
             let several: u64 = e.diagnostics.iter().map(|d| d.several_equilibria).sum();
             let no_pure: u64 = e.diagnostics.iter().map(|d| d.no_pure_equilibrium).sum();
-            println!(
+            out!(
                 "solved in {:.3} s, {:.3e} cell updates/s; states with several equilibria {several}, without a pure one {no_pure}",
                 run.solve_seconds,
                 run.cell_updates_per_second(),
@@ -86,7 +87,7 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
 fn notebook(run: &Run, out: &Path, plots: &[PathBuf]) {
     let g = &run.scenario.grid;
     let policy_change = run.notebook().map_or(&[][..], |s| &s.policy_change[..]);
-    println!(
+    out!(
         "{} scheme on {} ({}, {}): grid {} fee × {}² stake × {} time points, control {}",
         run.scenario.solver.scheme.name(),
         run.backend.backend,
@@ -97,7 +98,7 @@ fn notebook(run: &Run, out: &Path, plots: &[PathBuf]) {
         g.time_points,
         g.control
     );
-    println!(
+    out!(
         "{} after {} iterations (last policy change {}), {:.3} s, {:.3e} cell updates/s",
         if run.converged() {
             "converged"
@@ -110,7 +111,7 @@ fn notebook(run: &Run, out: &Path, plots: &[PathBuf]) {
         run.cell_updates_per_second()
     );
     let changes: Vec<String> = policy_change.iter().map(|c| format!("{c:.5}")).collect();
-    println!("policy change per iteration: {}", changes.join(", "));
+    out!("policy change per iteration: {}", changes.join(", "));
     path(&run.path);
     written(&run.files, plots, out, "");
 }
@@ -120,7 +121,7 @@ fn path(path: &[PathPoint]) {
     let (Some(first), Some(last)) = (path.first(), path.last()) else {
         return;
     };
-    println!(
+    out!(
         "path: stakes ({}, {}) fee {} at t = {} → stakes ({}, {}) fee {} at t = {}",
         first.stakes[0],
         first.stakes[1],
@@ -131,7 +132,7 @@ fn path(path: &[PathPoint]) {
         last.fee,
         last.time
     );
-    println!(
+    out!(
         "  {:>4} {:>8} {:>10} {:>10} {:>10} {:>7} {:>7}",
         "step", "time", "fee", "stake0", "stake1", "action0", "action1"
     );
@@ -139,7 +140,7 @@ fn path(path: &[PathPoint]) {
         let (a0, a1) = p.actions.map_or((String::new(), String::new()), |a| {
             (a[0].to_string(), a[1].to_string())
         });
-        println!(
+        out!(
             "  {:>4} {:>8.4} {:>10.5} {:>10.4} {:>10.4} {:>7} {:>7}",
             p.step, p.time, p.fee, p.stakes[0], p.stakes[1], a0, a1
         );
@@ -148,7 +149,7 @@ fn path(path: &[PathPoint]) {
         path.iter().for_each(show);
     } else {
         path[..5].iter().for_each(show);
-        println!("  {:>4}", "…");
+        out!("  {:>4}", "…");
         path[path.len() - 5..].iter().for_each(show);
     }
 }
@@ -159,30 +160,30 @@ fn written(files: &[String], plots: &[PathBuf], out: &Path, note: &str) {
     if !plots.is_empty() {
         list = format!("{list} and {}", plot::describe(plots));
     }
-    println!("wrote {list} to {}{note}", out.display());
+    out!("wrote {list} to {}{note}", out.display());
 }
 
 /// `mmgame plot`.
 pub fn plotted(plots: &[PathBuf], out: &Path) {
-    println!("wrote {} to {}", plot::describe(plots), out.display());
+    out!("wrote {} to {}", plot::describe(plots), out.display());
 }
 
 /// `mmgame info`.
 pub fn adapters(adapters: &[AdapterReport]) {
     if adapters.is_empty() {
-        println!("no GPU adapters found (install a Vulkan driver, e.g. mesa-vulkan-drivers)");
+        out!("no GPU adapters found (install a Vulkan driver, e.g. mesa-vulkan-drivers)");
     }
     for a in adapters {
-        println!(
+        out!(
             "{} ({}, {}, driver {} {})",
             a.name, a.backend, a.device_type, a.driver, a.driver_info
         );
-        println!(
+        out!(
             "  max_storage_buffer_binding_size {}  max_buffer_size {}",
             human_bytes(a.max_storage_buffer_binding_size),
             human_bytes(a.max_buffer_size)
         );
-        println!(
+        out!(
             "  max_storage_buffers_per_shader_stage {}  max_compute_workgroups_per_dimension {}  max_compute_invocations_per_workgroup {}",
             a.max_storage_buffers_per_shader_stage,
             a.max_compute_workgroups_per_dimension,
@@ -190,7 +191,7 @@ pub fn adapters(adapters: &[AdapterReport]) {
         );
         let largest = ((a.max_storage_buffer_binding_size.min(a.max_buffer_size) / 4 / 15) as f64)
             .sqrt() as u64;
-        println!("  largest notebook grid at fee_points = 15: stake_points = {largest} (one agent's time slice per binding)");
+        out!("  largest notebook grid at fee_points = 15: stake_points = {largest} (one agent's time slice per binding)");
     }
 }
 
@@ -203,7 +204,7 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
             gpu,
             agreement,
         } => {
-            println!(
+            out!(
                 "validate: {} scheme, grid {} fee × {}² stake × {} time points",
                 scenario.solver.scheme.name(),
                 g.fee_points,
@@ -218,7 +219,7 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
             gpu,
             agreement,
         } => {
-            println!(
+            out!(
                 "validate: equilibrium scheme, grid {} fee × {}² stake × {} time points",
                 g.fee_points, g.stake_points, g.time_points
             );
@@ -227,7 +228,7 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
         }
     }
     if report.passes() {
-        println!("PASS");
+        out!("PASS");
     }
 }
 
@@ -236,7 +237,7 @@ fn notebook_runs(cpu: &Run, gpu: &Run) {
     let gpu_detail = format!("{}, {}, {}", b.device, b.device_type, b.precision.name());
     let cpu_detail = format!("{}, {}", cpu.backend.device, cpu.backend.precision.name());
     for (name, run, detail) in [("cpu", cpu, cpu_detail), ("gpu", gpu, gpu_detail)] {
-        println!(
+        out!(
             "  {name} ({detail}): {} iterations, {:.3} s, {:.3e} cell updates/s",
             run.iterations(),
             run.solve_seconds,
@@ -248,7 +249,7 @@ fn notebook_runs(cpu: &Run, gpu: &Run) {
             .map(|s| s.policy_change.clone())
             .unwrap_or_default()
     };
-    println!(
+    out!(
         "  policy change: cpu {:?}\n                 gpu {:?}",
         change(cpu),
         change(gpu)
@@ -256,12 +257,12 @@ fn notebook_runs(cpu: &Run, gpu: &Run) {
 }
 
 fn equilibrium_runs(cpu: &Run, gpu: &Run) {
-    println!(
+    out!(
         "  cpu (f64): {:.3} s, {:.3e} cell updates/s",
         cpu.solve_seconds,
         cpu.cell_updates_per_second()
     );
-    println!(
+    out!(
         "  gpu ({}, f32): {:.3} s, {:.3e} cell updates/s",
         gpu.backend.device,
         gpu.solve_seconds,
@@ -275,7 +276,7 @@ fn equilibrium_runs(cpu: &Run, gpu: &Run) {
                 .sum::<u64>()
         })
     };
-    println!(
+    out!(
         "  states with several equilibria: cpu {}, gpu {}",
         several(cpu),
         several(gpu)
@@ -283,17 +284,17 @@ fn equilibrium_runs(cpu: &Run, gpu: &Run) {
 }
 
 fn notebook_agreement(a: &Agreement) {
-    println!(
+    out!(
         "  identical actions: {} of {} ({:.4}%)",
         a.identical,
         a.states,
         100.0 * a.identical as f64 / a.states as f64
     );
-    println!(
+    out!(
         "  largest value difference: {:.3e} of the largest value (tolerance {VALUE_TOLERANCE:e})",
         a.value_difference
     );
-    println!(
+    out!(
         "  differing actions: {} ({} ties within ε = {TIE_EPSILON:e}·max|v| = {:.3e}; largest f64 gain given up {:.3e})",
         a.differences.len(),
         a.ties(),
@@ -301,7 +302,7 @@ fn notebook_agreement(a: &Agreement) {
         a.largest_loss()
     );
     for (at, loss) in a.differences.iter().take(20) {
-        println!(
+        out!(
             "    agent {} t {} fee {} stake0 {} stake1 {}: gives up {loss:.3e}{}",
             at[0],
             at[1],
@@ -312,27 +313,27 @@ fn notebook_agreement(a: &Agreement) {
         );
     }
     if a.differences.len() > 20 {
-        println!("    … {} more", a.differences.len() - 20);
+        out!("    … {} more", a.differences.len() - 20);
     }
 }
 
 fn equilibrium_agreement(a: &EquilibriumAgreement) {
     use crate::gpu::equilibrium::GPU_TIE_TOLERANCE;
-    println!(
+    out!(
         "  actions identical to the cpu's: {} of {} ({:.4}%); values differ by up to {:.3e} of the largest",
         a.identical,
         a.states,
         100.0 * a.identical as f64 / a.states as f64,
         a.value_difference
     );
-    println!(
+    out!(
         "  gpu selections checked in f64 on the gpu's own V(t+1): {} invalid (no tolerance between ½ and 2× the GPU's τ = {GPU_TIE_TOLERANCE:e}·max(1, |U|) makes them a finalist; largest miss {:.3e}); largest value error {:.3e} (tolerance {VALUE_TOLERANCE:e})",
         a.invalid.len(),
         a.largest_miss,
         a.value_error
     );
     for (at, miss) in a.invalid.iter().take(20) {
-        println!(
+        out!(
             "    t {} fee {} stake0 {} stake1 {}: misses the rule by {miss:.3e}",
             at[0], at[1], at[2], at[3]
         );
@@ -344,10 +345,10 @@ pub fn refine_level(rows: &[Level], interpolation: &str, levels: u32) {
     let d = columns(rows);
     let opt = |x: Option<f64>, p: usize| x.map_or("—".to_string(), |v| format!("{v:.p$}"));
     if rows.len() == 1 {
-        println!(
+        out!(
             "refine: equilibrium scheme ({interpolation} interpolation), {levels} levels, each axis doubled per level"
         );
-        println!(
+        out!(
             "{:>5} {:>16} {:>9} {:>12} {:>12} {:>10} {:>6} {:>10} {:>6} {:>24} {:>8}",
             "level",
             "grid f×s²×t",
@@ -364,7 +365,7 @@ pub fn refine_level(rows: &[Level], interpolation: &str, levels: u32) {
     }
     let i = rows.len() - 1;
     let r = &rows[i];
-    println!(
+    out!(
         "{:>5} {:>16} {:>9.2} {:>12.4} {:>12.4} {:>10} {:>6} {:>10} {:>6} {:>24} {:>7.2}%",
         r.level,
         format!("{}×{}²×{}", r.grid[0], r.grid[1], r.grid[2]),
@@ -381,7 +382,7 @@ pub fn refine_level(rows: &[Level], interpolation: &str, levels: u32) {
 }
 
 pub fn refined(levels: u32, out: &Path) {
-    println!(
+    out!(
         "wrote refine.csv and level-0 … level-{} to {}",
         levels - 1,
         out.display()
@@ -390,7 +391,7 @@ pub fn refined(levels: u32, out: &Path) {
 
 /// `mmgame sweep`: what it is about to solve.
 pub fn sweep_plan(plan: &sweep::Plan, varies: &[sweep::Vary], device: &str) {
-    println!(
+    out!(
         "sweep: {} points ({}), this shard {}/{} solves {} of them on {device}",
         plan.points,
         varies
@@ -407,7 +408,7 @@ pub fn sweep_plan(plan: &sweep::Plan, varies: &[sweep::Vary], device: &str) {
 /// `mmgame sweep`: one solved point.
 pub fn sweep_point(row: &crate::io::csv::SweepRow, varies: &[sweep::Vary]) {
     let o = &row.outcome;
-    println!(
+    out!(
         "  {:>4}  {}  → values ({:.4}, {:.4}), end stakes ({}, {}) fee {}",
         row.index,
         varies
@@ -425,7 +426,7 @@ pub fn sweep_point(row: &crate::io::csv::SweepRow, varies: &[sweep::Vary]) {
 }
 
 pub fn swept(s: &sweep::Swept, out: &Path) {
-    println!(
+    out!(
         "solved {} points in {:.2} s; wrote sweep.csv and {} plot files to {}",
         s.table.rows.len(),
         s.seconds,
@@ -435,7 +436,7 @@ pub fn swept(s: &sweep::Swept, out: &Path) {
 }
 
 pub fn merged(points: usize, parts: usize, out: &Path) {
-    println!(
+    out!(
         "merged {points} points from {parts} parts into {}",
         out.join("sweep.csv").display()
     );
@@ -450,7 +451,7 @@ pub fn bench_start(opts: &bench::Options) {
         crate::config::Scheme::Equilibrium => "one backward sweep per solve".to_string(),
     };
     let runs = opts.runs.max(1);
-    println!(
+    out!(
         "{} scheme: {per_solve}, 1 warm-up + {runs} timed run{} per grid and backend",
         opts.scheme.name(),
         if runs == 1 { "" } else { "s" }
@@ -460,9 +461,9 @@ pub fn bench_start(opts: &bench::Options) {
 /// `mmgame bench`: what it reports as it goes.
 pub fn bench_progress(p: bench::Progress) {
     match p {
-        bench::Progress::GpuSkipped(e) => println!("gpu: skipped ({e})"),
+        bench::Progress::GpuSkipped(e) => out!("gpu: skipped ({e})"),
         bench::Progress::Device(d) => bench_device(d),
-        bench::Progress::Measured(r, d) => println!(
+        bench::Progress::Measured(r, d) => out!(
             "  {} on {}: median {:.4} s, {:.3e} cell updates/s",
             r.grid.pretty(),
             d.backend.name(),
@@ -483,15 +484,15 @@ fn bench_device(d: &Device) {
     } else {
         format!("{} × ", bw.copies)
     };
-    println!("{}: {}{threads}", d.backend.name(), d.name);
-    println!(
+    out!("{}: {}{threads}", d.backend.name(), d.name);
+    out!(
         "  copy bandwidth ({copies}{} MiB, read + written bytes): {:.2} GB/s (min–max {:.2}–{:.2})",
         bw.copy_bytes >> 20,
         bw.bytes_per_second.median / 1e9,
         bw.bytes_per_second.min / 1e9,
         bw.bytes_per_second.max / 1e9,
     );
-    println!(
+    out!(
         "  one cell update: {} B of grid arrays (+{} B of cached tables), {} flops; bandwidth bound {:.3e} cell updates/s",
         d.work.array_bytes,
         d.work.table_bytes,
@@ -519,13 +520,13 @@ fn columns_padded(rows: &[Vec<String>], right: &[bool]) {
                 }
             })
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        out!("{}", cells.join("  ").trim_end());
     }
 }
 
 /// `mmgame bench`: the final table.
 pub fn bench_table(report: &bench::Report) {
-    println!();
+    out!();
     let mut table = vec![[
         "grid",
         "backend",
@@ -547,10 +548,10 @@ pub fn bench_table(report: &bench::Report) {
         &table,
         &[false, false, true, true, true, true, true, true, true, true],
     );
-    println!(
+    out!(
         "efficiency = cell updates/s ÷ (copy bandwidth ÷ bytes of grid arrays per cell update)"
     );
-    println!("wrote {}", report.csv.display());
+    out!("wrote {}", report.csv.display());
 }
 
 fn bench_row(r: &Row, d: &Device) -> Vec<String> {

@@ -154,9 +154,12 @@ pub fn select(u: &[[f64; PAIRS]; 2], relative: f64) -> Cell {
         .filter(|&n| candidate(n))
         .map(sum)
         .fold(f64::NEG_INFINITY, f64::max);
+    // With finite payoffs the candidate of the largest sum is a finalist. Non-finite payoffs
+    // (an overflow) compare false everywhere: pick the first pair and let the solve's check of
+    // its values report the overflow, rather than panic here.
     let chosen = (0..PAIRS)
         .find(|&n| candidate(n) && sum(n) >= best_sum - tau)
-        .expect("the candidate with the largest sum is a finalist");
+        .unwrap_or(0);
     Cell {
         actions: [CONTROL_CODES[chosen / 3], CONTROL_CODES[chosen % 3]],
         values: [u[0][chosen], u[1][chosen]],

@@ -454,6 +454,18 @@ pub fn read_sweep(file: &Path) -> Result<SweepTable, Error> {
                 None => row(format!("malformed outcome ({e})")),
             }
         })?;
+        // `NaN` and `inf` parse as f64, but no solve writes them: such a row was edited or
+        // corrupted, and would pass silently into a merge and its plots.
+        if let Some(c) = (outcome_at..n).find(|&c| {
+            record[c]
+                .parse::<f64>()
+                .is_ok_and(|x| !x.is_finite())
+        }) {
+            return Err(row(format!(
+                "{} `{}` is not a finite number",
+                &header[c], &record[c]
+            )));
+        }
         rows.push(SweepRow {
             index,
             values: record
@@ -1031,6 +1043,22 @@ mod tests {
             (
                 &format!("{header}0,0.05,10,true,1,2,0.1,0.5,\n"),
                 "line 2: value1 `` is not valid",
+            ),
+            (
+                &format!("{header}{good}1,0.05,10,true,1,2,0.1,NaN,0.25\n"),
+                "line 3: value0 `NaN` is not a finite number",
+            ),
+            (
+                &format!("{header}0,0.05,10,true,inf,2,0.1,0.5,0.25\n"),
+                "line 2: end_stake0 `inf` is not a finite number",
+            ),
+            (
+                &format!("{header}0,0.05,10,true,1,2,0.1,0.5,-infinity\n"),
+                "line 2: value1 `-infinity` is not a finite number",
+            ),
+            (
+                &format!("{header}0,0.05,10,maybe,1,2,0.1,0.5,0.25\n"),
+                "line 2: converged `maybe` is not valid",
             ),
         ];
         for (text, expected) in cases {

@@ -7,6 +7,7 @@
 pub mod csv;
 pub mod npy;
 pub mod summary;
+pub mod sweep_meta;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

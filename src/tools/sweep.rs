@@ -8,6 +8,21 @@ use crate::api::{Output, Silent, SolveOptions, Solver};
 use crate::config::Scenario;
 use crate::error::Error;
 use crate::io::csv::{read_sweep, write_sweep, SweepOutcome, SweepRow, SweepTable};
+use crate::io::sweep_meta::{read_sweep_meta, write_sweep_meta, SweepMeta, SWEEP_META_FILE};
+
+/// Points one sweep may have. Each point is a whole solve and a row of sweep.csv, and every
+/// point's scenario is validated before the first solve, so a million points is already days
+/// of work; above it a mistyped COUNT would otherwise allocate gigabytes of values before
+/// anything is refused.
+pub const MAX_POINTS: usize = 1_000_000;
+
+/// The error for a sweep of more than [`MAX_POINTS`] points; `what` names the figure.
+fn too_many(what: &str) -> Error {
+    Error::Input(format!(
+        "{what} is above the limit of {MAX_POINTS} points per sweep (each point is a whole \
+         solve and a row of sweep.csv)"
+    ))
+}
 
 /// One `--vary KEY=START:STOP:COUNT`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,22 +42,29 @@ impl Vary {
         let [start, stop, count] = parts[..] else {
             return Err(bad("need three parts"));
         };
-        let count: usize = count
-            .trim()
-            .parse()
-            .map_err(|_| bad("COUNT must be a positive integer"))?;
-        if count == 0 {
-            return Err(bad("COUNT must be a positive integer"));
+        let count_text = count.trim();
+        let count: usize = match count_text.parse() {
+            Ok(0) => return Err(bad("COUNT must be a positive integer")),
+            Ok(n) => n,
+            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => usize::MAX,
+            Err(_) => return Err(bad("COUNT must be a positive integer")),
+        };
+        // Checked before the values are listed: one key cannot have more values than the
+        // whole sweep may have points.
+        if count > MAX_POINTS {
+            return Err(too_many(&format!("--vary {text}: COUNT {count_text}")));
         }
-        let integer = |s: &str| s.trim().parse::<i64>().ok();
+        // In i128, so that no START and STOP (i64) overflow the step; the values lie between
+        // them, so they fit in i64 again.
+        let integer = |s: &str| s.trim().parse::<i64>().ok().map(i128::from);
         let values = match (integer(start), integer(stop)) {
-            (Some(a), Some(b)) if count == 1 || (b - a) % (count as i64 - 1) == 0 => {
+            (Some(a), Some(b)) if count == 1 || (b - a) % (count as i128 - 1) == 0 => {
                 let step = if count == 1 {
                     0
                 } else {
-                    (b - a) / (count as i64 - 1)
+                    (b - a) / (count as i128 - 1)
                 };
-                (0..count as i64)
+                (0..count as i128)
                     .map(|i| (a + i * step).to_string())
                     .collect()
             }
@@ -99,19 +121,43 @@ impl std::str::FromStr for Shard {
     }
 }
 
-/// The sweep's points: every combination of the varied values, the first key major.
-pub fn points(varies: &[Vary]) -> Vec<Vec<String>> {
-    varies.iter().fold(vec![vec![]], |acc, v| {
-        acc.iter()
-            .flat_map(|p| {
-                v.values.iter().map(move |x| {
-                    let mut q = p.clone();
-                    q.push(x.clone());
-                    q
-                })
-            })
-            .collect()
-    })
+/// The number of points of the sweep: the product of the value counts, multiplied checked
+/// before any list of points is built, and refused above [`MAX_POINTS`].
+pub fn point_count(varies: &[Vary]) -> Result<usize, Error> {
+    if let Some(v) = varies.iter().find(|v| v.values.is_empty()) {
+        return Err(Error::Input(format!(
+            "sweep: --vary {} has no values (COUNT must be at least 1)",
+            v.key
+        )));
+    }
+    let product = varies
+        .iter()
+        .try_fold(1usize, |n, v| n.checked_mul(v.values.len()));
+    match product {
+        Some(n) if n <= MAX_POINTS => Ok(n),
+        _ => {
+            let factors: Vec<String> = varies.iter().map(|v| v.values.len().to_string()).collect();
+            let total = product.map_or_else(|| format!("more than {}", usize::MAX), |n| n.to_string());
+            Err(too_many(&format!(
+                "sweep: {} = {total} points",
+                factors.join(" × ")
+            )))
+        }
+    }
+}
+
+/// The values of point `index`, one per key: every combination of the varied values in
+/// order, the first key major (the last key's value changes from one point to the next).
+pub fn point_values(varies: &[Vary], mut index: usize) -> Vec<&str> {
+    let mut values = vec![""; varies.len()];
+    for (slot, v) in values.iter_mut().zip(varies).rev() {
+        // `max(1)`: a key without values (which `point_count` refuses) gives "" here rather
+        // than a division by zero.
+        let n = v.values.len().max(1);
+        *slot = v.values.get(index % n).map_or("", String::as_str);
+        index /= n;
+    }
+    values
 }
 
 /// What a sweep (or this shard of it) is about to do.
@@ -172,31 +218,33 @@ pub fn sweep(
             "sweep: give at least one --vary KEY=START:STOP:COUNT".into(),
         ));
     }
-    let all = points(varies);
-    // Every point's scenario is built and validated before anything is solved or written.
-    let mut scenarios = Vec::with_capacity(all.len());
+    let total = point_count(varies)?;
     let text = base.to_toml();
-    for p in &all {
+    // Each point's scenario is built again where it is needed rather than kept: the build is
+    // nothing beside a solve, and a million scenarios kept would be hundreds of MB.
+    let scenario = |i: usize| {
         let o: Vec<String> = varies
             .iter()
-            .zip(p)
+            .zip(point_values(varies, i))
             .map(|(v, x)| format!("{}={x}", v.key))
             .collect();
-        scenarios.push(Scenario::from_toml(&text, "sweep", &o)?);
+        Scenario::from_toml(&text, "sweep", &o)
+    };
+    // Every point's scenario is validated before anything is solved or written.
+    for i in 0..total {
+        scenario(i)?;
     }
     crate::io::check_output_dir(out)?;
     let shard = shard.unwrap_or(Shard { index: 0, count: 1 });
-    let mine: Vec<usize> = (0..all.len())
-        .filter(|i| i % shard.count == shard.index)
-        .collect();
+    let mine: Vec<usize> = (shard.index..total).step_by(shard.count).collect();
     let mut options = options.clone();
     options.output = Output::Memory;
     // Every point this shard solves must fit before the first is solved.
     for &i in &mine {
-        solver.check(&scenarios[i], &options)?;
+        solver.check(&scenario(i)?, &options)?;
     }
     on_plan(&Plan {
-        points: all.len(),
+        points: total,
         mine: mine.clone(),
         shard,
     });
@@ -208,14 +256,23 @@ pub fn sweep(
     for &i in &mine {
         let row = SweepRow {
             index: i,
-            values: all[i].clone(),
-            outcome: solve_point(solver, &scenarios[i], &options)?,
+            values: point_values(varies, i).into_iter().map(String::from).collect(),
+            outcome: solve_point(solver, &scenario(i)?, &options)?,
         };
         on_point(&row);
         table.rows.push(row);
     }
+    let meta = SweepMeta {
+        scenario: text.clone(),
+        keys: table.keys.clone(),
+        values: varies.iter().map(|v| v.values.clone()).collect(),
+        points: total,
+        shard_count: shard.count,
+        shards: vec![shard.index],
+    };
     crate::io::create_output_dir(out)?;
     write_sweep(&out.join("sweep.csv"), &table)?;
+    write_sweep_meta(&out.join(SWEEP_META_FILE), &meta)?;
     let plots = plot(out, &table)?;
     Ok(Swept {
         table,

@@ -207,15 +207,20 @@ pub fn compare_equilibrium(
             let (fee, s0, s1) = (state / (ns * ns), (state / ns) % ns, state % ns);
             let u = payoffs(&k, fee, s0, s1, next);
             let chosen = [0, 1].map(|a| gpu.policy[gpu.index(a, t, state)] as usize);
-            let (miss, scale) = selection_miss(&u, chosen[0] * 3 + chosen[1]);
+            // A code that is not a control is an error of the kernel, never an index.
+            let Some(pair) = (chosen[0] < 3 && chosen[1] < 3).then(|| chosen[0] * 3 + chosen[1])
+            else {
+                invalid.push(([t, fee, s0, s1], f64::INFINITY));
+                continue;
+            };
+            let (miss, scale) = selection_miss(&u, pair);
             largest_miss = largest_miss.max(miss / scale);
-            if miss > 0.0 {
+            if miss > 0.0 || miss.is_nan() {
                 invalid.push(([t, fee, s0, s1], miss));
             }
             for (agent, payoff) in u.iter().enumerate() {
                 let v = gpu.values[gpu.index(agent, t, state)];
-                value_error =
-                    value_error.max((v - payoff[chosen[0] * 3 + chosen[1]]).abs() / scale);
+                value_error = value_error.max((v - payoff[pair]).abs() / scale);
             }
         }
     }
