@@ -308,9 +308,17 @@ impl Scenario {
             // Named as the cause: an exponential beyond e^20 (5e8, more than any other factor
             // of a sensible scenario), else the linear factors.
             let cause = if discount >= holding && discount > 20.0 {
-                format!("model.discount_rate = {} with model.horizon = {}", number(m.discount_rate), number(t))
+                format!(
+                    "model.discount_rate = {} with model.horizon = {}",
+                    number(m.discount_rate),
+                    number(t)
+                )
             } else if holding > 20.0 {
-                format!("agents.{i}.capital_cost = {} with model.horizon = {}", number(a.capital_cost), number(t))
+                format!(
+                    "agents.{i}.capital_cost = {} with model.horizon = {}",
+                    number(a.capital_cost),
+                    number(t)
+                )
             } else {
                 format!(
                     "model.horizon = {} with agents.{i}.max_volume = {} and grid.stake_max = {}",

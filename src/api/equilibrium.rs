@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::grid::Grid;
 use crate::io::npy::NpyStream;
 use crate::io::summary::SaveValues;
-use crate::resources::{bytes, check_memory, human_bytes};
+use crate::resources::{bytes, check_address_space, check_memory, human_bytes};
 use crate::scheme::{
     BackendInfo, Discard, EquilibriumSolution, MemorySink, Observer, SliceValues, StepSink,
 };
@@ -150,6 +150,11 @@ pub(super) fn check_fits(
         SaveValues::All => bytes(&[2, nt, slice, 8]),
         SaveValues::T0 => bytes(&[2, slice, value_bytes]),
     };
+    let streamed = match options.save_values {
+        SaveValues::All => policy.saturating_add(values),
+        SaveValues::T0 => policy,
+    };
+    check_address_space("this equilibrium run", working, streamed)?;
     let needed = policy.saturating_add(values);
     let probe = out
         .ancestors()
@@ -207,7 +212,6 @@ pub(super) fn solve(
         };
     let (solution, path, memory) = match &options.output {
         Output::Folder(dir) => {
-            crate::io::create_output_dir(dir)?;
             let mut sink = FileSink::create(dir, &grid, options.save_values)?;
             let solution = sweep(scenario, options, device, &mut sink, observer)?;
             // Before any file is moved into place (the t = 0 slice: a non-finite value at

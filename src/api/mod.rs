@@ -41,6 +41,7 @@ use crate::error::Error;
 use crate::gpu::context::{device_type, hardware_adapter_present, GpuContext};
 use crate::gpu::equilibrium::EquilibriumGpu;
 use crate::gpu::notebook::NotebookGpu;
+use crate::io::lock::FolderWrite;
 
 /// Where to solve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +89,8 @@ pub struct SolveOptions {
     pub output: Output,
     /// Set it (from another thread) to stop the solve between time steps.
     pub cancel: Cancel,
+    /// For a folder output that another run is writing: wait for it, rather than fail.
+    pub wait: bool,
 }
 
 /// The backend a [`Backend`] resolves to.
@@ -225,13 +228,22 @@ impl Solver {
             )));
         }
         check_range(scenario, &info)?;
-        if let Output::Folder(dir) = &options.output {
-            crate::io::check_output_dir(dir)?;
-        }
-        match scenario.solver.scheme {
+        let folder = match &options.output {
+            Output::Folder(dir) => {
+                crate::io::check_output_dir(dir)?;
+                self.check(scenario, options)?;
+                Some(FolderWrite::begin(dir, options.wait)?)
+            }
+            _ => None,
+        };
+        let run = match scenario.solver.scheme {
             Scheme::Notebook => notebook::solve(scenario, options, &device, info, observer),
             Scheme::Equilibrium => equilibrium::solve(scenario, options, &device, info, observer),
+        }?;
+        if let Some(folder) = folder {
+            folder.finish(&run.files)?;
         }
+        Ok(run)
     }
 
     /// The checks [`Solver::solve`] makes before it allocates anything, without solving: that

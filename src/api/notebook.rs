@@ -60,7 +60,7 @@ pub(super) fn solve(
         Output::Discard => Vec::new(),
         _ => notebook_path(&game, &grid, &solution, &scenario.path),
     };
-    let run = Run {
+    let mut run = Run {
         scenario: scenario.clone(),
         backend,
         solve_seconds: solution.solve_seconds,
@@ -70,8 +70,10 @@ pub(super) fn solve(
         folder: None,
         files: Vec::new(),
     };
-    match &options.output {
-        Output::Folder(dir) => run.save(dir),
-        _ => Ok(run),
+    // The caller (`Solver::solve`) holds the folder.
+    if let Output::Folder(dir) = &options.output {
+        run.files = run.write_files(dir)?;
+        run.folder = Some(dir.clone());
     }
+    Ok(run)
 }

@@ -127,8 +127,23 @@ impl Run {
         self.value_at((self.scenario.path.fee, self.scenario.path.stakes))
     }
 
+    /// Adds `files` (written into the run's folder after the solve, such as plots) to the
+    /// run's list and rewrites summary.json with it.
+    pub fn add_files(&mut self, files: impl IntoIterator<Item = String>) -> Result<(), Error> {
+        let Some(dir) = self.folder.clone() else {
+            return Err(Error::Internal("add_files: the run has no folder".into()));
+        };
+        self.files.extend(files);
+        self.summary().write(&dir.join("summary.json"))
+    }
+
     /// `summary.json` of this run.
     pub fn summary(&self) -> Summary {
+        self.summary_listing(self.files.clone())
+    }
+
+    /// `summary.json` of this run, listing `files`.
+    fn summary_listing(&self, files: Vec<String>) -> Summary {
         let version = env!("CARGO_PKG_VERSION").to_string();
         match &self.outcome {
             Outcome::Notebook(s) => Summary::Notebook(NotebookSummary {
@@ -142,7 +157,7 @@ impl Run {
                 cell_updates: self.cell_updates,
                 cell_updates_per_second: self.cell_updates_per_second(),
                 path: self.path.clone(),
-                files: self.files.clone(),
+                files: files.clone(),
                 scenario: self.scenario.clone(),
             }),
             Outcome::Equilibrium(e) => {
@@ -168,7 +183,7 @@ impl Run {
                     tie_tolerance: e.tie_tolerance,
                     diagnostics: d.clone(),
                     path: self.path.clone(),
-                    files: self.files.clone(),
+                    files: files.clone(),
                     scenario: self.scenario.clone(),
                 })
             }
@@ -178,17 +193,23 @@ impl Run {
     /// Writes this run's files into `dir` (created if absent): values.npy, policy.npy,
     /// path.csv and summary.json, as a folder output would have. The run must hold its
     /// arrays: a memory output.
-    pub fn save(&self, dir: &Path) -> Result<Run, Error> {
-        crate::io::check_output_dir(dir)?;
-        crate::io::create_output_dir(dir)?;
-        let mut run = self.clone();
-        run.files = super::RUN_FILES.map(String::from).to_vec();
-        run.folder = Some(dir.to_path_buf());
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        let folder = crate::io::lock::FolderWrite::begin(dir, false)?;
+        let files = self.write_files(dir)?;
+        folder.finish(&files)
+    }
+
+    /// The files of [`Run::save`], written from the run's arrays without copying them (a
+    /// fine grid's values are gigabytes); returns their names. The caller holds the folder.
+    pub(super) fn write_files(&self, dir: &Path) -> Result<Vec<String>, Error> {
         let g = self.grid();
         let shape = [2, g.time.len(), g.fee.len(), g.stake.len(), g.stake.len()];
-        let actions = g.actions;
-        let (values_shape, values, policy): (Vec<usize>, Values, &[u8]) = match &self.outcome {
-            Outcome::Notebook(s) => (shape.to_vec(), s.values.clone(), &s.policy),
+        let values = dir.join("values.npy");
+        let policy = match &self.outcome {
+            Outcome::Notebook(s) => {
+                crate::io::write_values(&values, &shape, &s.values)?;
+                &s.policy
+            }
             Outcome::Equilibrium(e) => {
                 let memory = e.memory.as_ref().ok_or_else(|| {
                     Error::Input(
@@ -197,26 +218,26 @@ impl Run {
                     )
                 })?;
                 match e.save_values {
-                    SaveValues::T0 => (
-                        vec![2, shape[2], shape[3], shape[4]],
-                        e.values_t0.clone(),
-                        &memory.policy,
-                    ),
-                    SaveValues::All => (
-                        shape.to_vec(),
-                        Values::F64(memory.values.clone()),
-                        &memory.policy,
-                    ),
+                    SaveValues::T0 => {
+                        let t0 = [2, shape[2], shape[3], shape[4]];
+                        crate::io::write_values(&values, &t0, &e.values_t0)?
+                    }
+                    SaveValues::All => {
+                        crate::io::npy::write_array(&values, &shape, &memory.values)?
+                    }
                 }
+                &memory.policy
             }
         };
-        crate::io::write_values(&dir.join("values.npy"), &values_shape, &values)?;
-        let table = [0, 1, 2, 3].map(|c| actions.value(c) as f32);
+        let table = [0, 1, 2, 3].map(|c| g.actions.value(c) as f32);
         let policy: Vec<f32> = policy.iter().map(|&c| table[c as usize & 3]).collect();
         crate::io::npy::write_array(&dir.join("policy.npy"), &shape, &policy)?;
+        drop(policy);
         crate::io::csv::write_path(&dir.join("path.csv"), &self.path)?;
-        run.summary().write(&dir.join("summary.json"))?;
-        Ok(run)
+        let files = super::RUN_FILES.map(String::from).to_vec();
+        self.summary_listing(files.clone())
+            .write(&dir.join("summary.json"))?;
+        Ok(files)
     }
 }
 

@@ -81,6 +81,9 @@ pub enum Command {
         /// Do not draw the plots (PNG and SVG of the notebook's figures).
         #[arg(long)]
         no_plots: bool,
+        /// If another mmgame run is writing into --out, wait for it instead of failing.
+        #[arg(long)]
+        wait: bool,
     },
     /// Solve on the CPU and on the GPU and report how far they agree (exit 1 when beyond
     /// tolerance).
@@ -153,11 +156,16 @@ pub enum Command {
         #[arg(long, default_value = "mmgame-sweep")]
         out: PathBuf,
     },
-    /// Join the sweep.csv of each shard (files or folders) into one sweep.csv and its plot.
+    /// Join the sweep.csv of each shard (files or folders) into one sweep.csv and its plot;
+    /// the parts must be every shard of one sweep (see --partial).
     SweepMerge {
-        /// The shards' sweep.csv files or output folders.
+        /// The shards' sweep.csv files or output folders (each with the sweep.json its
+        /// `mmgame sweep` wrote beside it).
         #[arg(required = true)]
         parts: Vec<PathBuf>,
+        /// Merge even if shards are missing; the merged sweep.json lists the shards present.
+        #[arg(long)]
+        partial: bool,
         /// Output folder.
         #[arg(long, default_value = "mmgame-sweep")]
         out: PathBuf,

@@ -7,9 +7,10 @@ use std::path::Path;
 use super::args::{BackendChoice, BenchBackend, Cli, Command, SaveValuesChoice, ScenarioArgs};
 use super::progress::Terminal;
 use super::report::{self, Report};
-use crate::api::{Backend, Output, Resolved, SaveValues, SolveOptions, Solver};
+use crate::api::{Backend, Cancel, Output, Resolved, SaveValues, SolveOptions, Solver};
 use crate::config::{Scenario, DEFAULT_SCENARIO};
 use crate::error::Error;
+use crate::io::lock::FolderWrite;
 use crate::tools::{bench, plot, refine, sweep, validate};
 
 impl From<BackendChoice> for Backend {
@@ -53,11 +54,13 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             json,
             save_values,
             no_plots,
+            wait,
         } => {
             let scenario = load(&scenario)?;
             let options = SolveOptions {
                 save_values: save_values.into(),
                 output: Output::Folder(out.clone()),
+                wait,
                 ..options(&solver, backend, adapter)?
             };
             let report = Report::new(json, quiet);
@@ -97,9 +100,13 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             let options = options(&solver, backend, adapter)?;
             sweep(&solver, &scenario, &vary, shard, &options, &out)
         }
-        Command::SweepMerge { parts, out } => {
-            let merged = sweep::merge(&parts, &out)?;
-            report::merged(merged.rows.len(), parts.len(), &out);
+        Command::SweepMerge {
+            parts,
+            partial,
+            out,
+        } => {
+            let merged = sweep::merge(&parts, &out, partial)?;
+            report::merged(&merged, &out);
             Ok(())
         }
         Command::Refine {
@@ -118,7 +125,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// `mmgame solve`: the run's files first, then its plots, then the report.
+/// `mmgame solve`: the run's files first, then its plots (listed in summary.json with the
+/// files), then the report. The folder stays locked from the first file to the last plot.
 fn solve(
     solver: &Solver,
     scenario: &Scenario,
@@ -127,14 +135,19 @@ fn solve(
     report: Report,
     no_plots: bool,
 ) -> Result<(), Error> {
+    solver.check(scenario, options)?;
+    let folder = FolderWrite::begin(out, options.wait)?;
     let mut observer = Terminal::new(report != Report::Full);
-    let run = solver.solve(scenario, options, &mut observer)?;
+    let mut run = solver.solve(scenario, options, &mut observer)?;
     observer.finish();
     let plots = if no_plots {
         vec![]
     } else {
         plot::draw_run(&run, out)?
     };
+    let names = plots.iter().filter_map(|p| p.file_name());
+    run.add_files(names.map(|n| n.to_string_lossy().into_owned()))?;
+    folder.finish(&run.files)?;
     report::solve(&run, out, &plots, report);
     Ok(())
 }
@@ -151,8 +164,15 @@ fn scenario() -> Result<(), Error> {
     Ok(())
 }
 
-/// `mmgame plot`: a finished run's figures drawn again.
+/// `mmgame plot`: a finished run's figures drawn again (the folder locked meanwhile).
 fn draw(out: &Path) -> Result<(), Error> {
+    if !out.is_dir() {
+        return Err(Error::Input(format!(
+            "{}: not a folder (give the --out folder of a finished `mmgame solve`)",
+            out.display()
+        )));
+    }
+    let _lock = crate::io::lock::FolderLock::acquire(out, false)?;
     let plots = plot::plot_run(out)?;
     report::plotted(&plots, out);
     Ok(())
@@ -205,6 +225,8 @@ fn sweep(
         .iter()
         .map(|v| sweep::Vary::parse(v))
         .collect::<Result<Vec<_>, _>>()?;
+    // Before a GPU is opened: a sweep of too many points is refused at once.
+    sweep::point_count(&varies)?;
     let device = match solver.resolve(options.backend)? {
         Resolved::Cpu => "the CPU".to_string(),
         Resolved::Gpu => solver
@@ -241,8 +263,16 @@ fn options(
     Ok(SolveOptions {
         backend: resolve(solver, backend.into())?,
         adapter,
+        cancel: interrupt().clone(),
         ..Default::default()
     })
+}
+
+/// The flag Ctrl-C (SIGINT) and SIGTERM set: solves stop between time steps, their temporary
+/// files are removed, and the command exits with 130.
+pub fn interrupt() -> &'static Cancel {
+    static INTERRUPT: std::sync::OnceLock<Cancel> = std::sync::OnceLock::new();
+    INTERRUPT.get_or_init(Cancel::new)
 }
 
 /// The backend to solve on; for `auto`, says on stderr which one it chose.

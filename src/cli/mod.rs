@@ -35,6 +35,16 @@ pub fn main() -> i32 {
             return 0;
         }
     };
+    // The first Ctrl-C or SIGTERM stops the solve at its next time step, which removes its
+    // temporary files; a second one ends the process at once (a later run into the folder
+    // removes what it left).
+    let interrupt = commands::interrupt().clone();
+    let _ = ctrlc::set_handler(move || {
+        if interrupt.is_cancelled() {
+            std::process::exit(130);
+        }
+        interrupt.cancel();
+    });
     // The command's own error first; else a failure to write its report.
     match commands::run(cli).and(stdout::finish()) {
         Ok(()) => 0,

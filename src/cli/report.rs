@@ -134,7 +134,13 @@ fn path(path: &[PathPoint]) {
     );
     out!(
         "  {:>4} {:>8} {:>10} {:>10} {:>10} {:>7} {:>7}",
-        "step", "time", "fee", "stake0", "stake1", "action0", "action1"
+        "step",
+        "time",
+        "fee",
+        "stake0",
+        "stake1",
+        "action0",
+        "action1"
     );
     let show = |p: &PathPoint| {
         let (a0, a1) = p.actions.map_or((String::new(), String::new()), |a| {
@@ -142,7 +148,13 @@ fn path(path: &[PathPoint]) {
         });
         out!(
             "  {:>4} {:>8.4} {:>10.5} {:>10.4} {:>10.4} {:>7} {:>7}",
-            p.step, p.time, p.fee, p.stakes[0], p.stakes[1], a0, a1
+            p.step,
+            p.time,
+            p.fee,
+            p.stakes[0],
+            p.stakes[1],
+            a0,
+            a1
         );
     };
     if path.len() <= 12 {
@@ -176,7 +188,11 @@ pub fn adapters(adapters: &[AdapterReport]) {
     for a in adapters {
         out!(
             "{} ({}, {}, driver {} {})",
-            a.name, a.backend, a.device_type, a.driver, a.driver_info
+            a.name,
+            a.backend,
+            a.device_type,
+            a.driver,
+            a.driver_info
         );
         out!(
             "  max_storage_buffer_binding_size {}  max_buffer_size {}",
@@ -221,7 +237,9 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
         } => {
             out!(
                 "validate: equilibrium scheme, grid {} fee × {}² stake × {} time points",
-                g.fee_points, g.stake_points, g.time_points
+                g.fee_points,
+                g.stake_points,
+                g.time_points
             );
             equilibrium_runs(cpu, gpu);
             equilibrium_agreement(agreement);
@@ -335,7 +353,10 @@ fn equilibrium_agreement(a: &EquilibriumAgreement) {
     for (at, miss) in a.invalid.iter().take(20) {
         out!(
             "    t {} fee {} stake0 {} stake1 {}: misses the rule by {miss:.3e}",
-            at[0], at[1], at[2], at[3]
+            at[0],
+            at[1],
+            at[2],
+            at[3]
         );
     }
 }
@@ -435,11 +456,28 @@ pub fn swept(s: &sweep::Swept, out: &Path) {
     );
 }
 
-pub fn merged(points: usize, parts: usize, out: &Path) {
+pub fn merged(m: &sweep::Merged, out: &Path) {
     out!(
-        "merged {points} points from {parts} parts into {}",
+        "merged {} of {} points from {} parts into {}",
+        m.table.rows.len(),
+        m.points,
+        m.parts,
         out.join("sweep.csv").display()
     );
+    if m.missing_shards > 0 {
+        let mut named: Vec<String> = m.first_missing.iter().map(|s| s.to_string()).collect();
+        if m.missing_shards > named.len() {
+            named.push("…".into());
+        }
+        out!(
+            "partial: {} of {} shards missing ({}), {} points absent; sweep.json lists the \
+             shards present",
+            m.missing_shards,
+            m.shard_count,
+            named.join(", "),
+            m.points - m.table.rows.len()
+        );
+    }
 }
 
 /// `mmgame bench`: its first line.
@@ -548,9 +586,7 @@ pub fn bench_table(report: &bench::Report) {
         &table,
         &[false, false, true, true, true, true, true, true, true, true],
     );
-    out!(
-        "efficiency = cell updates/s ÷ (copy bandwidth ÷ bytes of grid arrays per cell update)"
-    );
+    out!("efficiency = cell updates/s ÷ (copy bandwidth ÷ bytes of grid arrays per cell update)");
     out!("wrote {}", report.csv.display());
 }
 

@@ -456,11 +456,9 @@ pub fn read_sweep(file: &Path) -> Result<SweepTable, Error> {
         })?;
         // `NaN` and `inf` parse as f64, but no solve writes them: such a row was edited or
         // corrupted, and would pass silently into a merge and its plots.
-        if let Some(c) = (outcome_at..n).find(|&c| {
-            record[c]
-                .parse::<f64>()
-                .is_ok_and(|x| !x.is_finite())
-        }) {
+        if let Some(c) =
+            (outcome_at..n).find(|&c| record[c].parse::<f64>().is_ok_and(|x| !x.is_finite()))
+        {
             return Err(row(format!(
                 "{} `{}` is not a finite number",
                 &header[c], &record[c]

@@ -192,7 +192,11 @@ impl<T: NpyElement> NpyStream<T> {
         self.file
             .persist(&self.destination)
             .map_err(|e| Error::io(&self.destination, e.error))?;
-        Ok(())
+        let dir = self
+            .destination
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty());
+        crate::io::sync_dir(dir.unwrap_or(Path::new(".")))
     }
 }
 

@@ -36,6 +36,11 @@ pub const BENCH_ITERATIONS: i64 = 10;
 /// Timed runs per (grid, backend) unless `--runs` says otherwise.
 pub const DEFAULT_RUNS: usize = 5;
 
+/// The most timed runs per (grid, backend). Each run is a whole solve (seconds on the larger
+/// grids) and every run's time is kept, so a thousand is already hours of measuring; above it
+/// a mistyped figure would allocate gigabytes before the first solve.
+pub const MAX_RUNS: usize = 1000;
+
 /// Grids `mmgame bench` times when `--grid` is not given: the default scenario's, the README's
 /// performance grid, and a finer one; all of them finish within a few minutes on 2 cores.
 pub const DEFAULT_GRIDS: [GridSize; 3] = [
@@ -566,6 +571,13 @@ fn devices(
 
 /// `mmgame bench`: every grid on every device, then bench.csv in `opts.out`.
 pub fn run(solver: &Solver, opts: &Options, mut on: impl FnMut(Progress)) -> Result<Report, Error> {
+    if opts.runs > MAX_RUNS {
+        return Err(Error::Input(format!(
+            "--runs {}: above the limit of {MAX_RUNS} timed runs per grid and backend (each \
+             run is a whole solve)",
+            opts.runs
+        )));
+    }
     let grids = if opts.grids.is_empty() {
         DEFAULT_GRIDS.to_vec()
     } else {

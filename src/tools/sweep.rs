@@ -1,5 +1,7 @@
 //! `mmgame sweep`: one scenario solved for every combination of varied keys, reusing one GPU
 //! context and its pipelines, with shards for batch schedulers and a merge of their parts.
+//! Every part carries a `sweep.json` saying which sweep and shard it is, so that the merge can
+//! refuse parts of different sweeps, a shard given twice or one missing.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -137,7 +139,8 @@ pub fn point_count(varies: &[Vary]) -> Result<usize, Error> {
         Some(n) if n <= MAX_POINTS => Ok(n),
         _ => {
             let factors: Vec<String> = varies.iter().map(|v| v.values.len().to_string()).collect();
-            let total = product.map_or_else(|| format!("more than {}", usize::MAX), |n| n.to_string());
+            let total =
+                product.map_or_else(|| format!("more than {}", usize::MAX), |n| n.to_string());
             Err(too_many(&format!(
                 "sweep: {} = {total} points",
                 factors.join(" × ")
@@ -199,9 +202,21 @@ fn solve_point(
     })
 }
 
+/// Point `i`'s scenario: the base scenario's TOML `text` with each varied key set to the
+/// point's value.
+fn point_scenario(text: &str, varies: &[Vary], i: usize) -> Result<Scenario, Error> {
+    let o: Vec<String> = varies
+        .iter()
+        .zip(point_values(varies, i))
+        .map(|(v, x)| format!("{}={x}", v.key))
+        .collect();
+    Scenario::from_toml(text, "sweep", &o)
+}
+
 /// Runs the sweep (or this shard of it) with `options` (the backend and its settings; the
-/// output is each point's memory) and writes `sweep.csv` and its plots to `out`. `on_plan` is
-/// called once every point's scenario is valid, `on_point` after each point.
+/// output is each point's memory) and writes `sweep.csv`, its `sweep.json` (the whole sweep
+/// and this shard, for `sweep-merge`) and its plots to `out`. `on_plan` is called once every
+/// point's scenario is valid, `on_point` after each point.
 #[allow(clippy::too_many_arguments)]
 pub fn sweep(
     solver: &Solver,
@@ -222,14 +237,7 @@ pub fn sweep(
     let text = base.to_toml();
     // Each point's scenario is built again where it is needed rather than kept: the build is
     // nothing beside a solve, and a million scenarios kept would be hundreds of MB.
-    let scenario = |i: usize| {
-        let o: Vec<String> = varies
-            .iter()
-            .zip(point_values(varies, i))
-            .map(|(v, x)| format!("{}={x}", v.key))
-            .collect();
-        Scenario::from_toml(&text, "sweep", &o)
-    };
+    let scenario = |i: usize| point_scenario(&text, varies, i);
     // Every point's scenario is validated before anything is solved or written.
     for i in 0..total {
         scenario(i)?;
@@ -256,14 +264,17 @@ pub fn sweep(
     for &i in &mine {
         let row = SweepRow {
             index: i,
-            values: point_values(varies, i).into_iter().map(String::from).collect(),
+            values: point_values(varies, i)
+                .into_iter()
+                .map(String::from)
+                .collect(),
             outcome: solve_point(solver, &scenario(i)?, &options)?,
         };
         on_point(&row);
         table.rows.push(row);
     }
     let meta = SweepMeta {
-        scenario: text.clone(),
+        scenario: text,
         keys: table.keys.clone(),
         values: varies.iter().map(|v| v.values.clone()).collect(),
         points: total,
@@ -281,49 +292,336 @@ pub fn sweep(
     })
 }
 
+/// What `sweep-merge` did.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub table: SweepTable,
+    /// The merged folder's sweep.json: shard 0/1 when complete, else the shards present.
+    pub meta: SweepMeta,
+    pub parts: usize,
+    /// Points in the whole sweep (the table has fewer when shards are missing).
+    pub points: usize,
+    /// Shards no part held (only with `partial`), of `shard_count`.
+    pub missing_shards: usize,
+    pub shard_count: usize,
+    /// The first few missing shards, for the report.
+    pub first_missing: Vec<usize>,
+}
+
+/// How many shards messages and reports name before `…`.
+const NAMED_SHARDS: usize = 5;
+
 /// `mmgame sweep-merge`: joins the `sweep.csv` of each shard (files or folders) into one,
-/// ordered by index; the parts must share their columns and not overlap. Returns the merged
-/// table.
-pub fn merge(parts: &[PathBuf], out: &Path) -> Result<SweepTable, Error> {
+/// ordered by index, with its own sweep.json. Each part's sweep.json says which sweep and
+/// shard it is; the parts must be of one sweep (base scenario, keys, values, shard count),
+/// hold each shard once and, unless `partial`, every shard. Every check is done before
+/// anything is written.
+pub fn merge(parts: &[PathBuf], out: &Path, partial: bool) -> Result<Merged, Error> {
+    let prefixed = |e: Error| match e {
+        Error::Input(m) => Error::Input(format!("sweep-merge: {m}")),
+        e => e,
+    };
     if parts.is_empty() {
         return Err(Error::Input(
             "sweep-merge: give the shards' sweep.csv files or folders".into(),
         ));
     }
-    let mut merged: Option<SweepTable> = None;
-    for part in parts {
-        let file = if part.is_dir() {
-            part.join("sweep.csv")
-        } else {
-            part.clone()
-        };
-        let table = read_sweep(&file).map_err(|e| Error::Input(format!("sweep-merge: {e}")))?;
-        match &mut merged {
-            Some(first) if first.keys != table.keys => {
-                return Err(Error::Input(format!(
-                    "sweep-merge: {} has other columns than the first part",
-                    file.display()
-                )))
-            }
-            Some(first) => first.rows.extend(table.rows),
-            None => merged = Some(table),
-        }
+    let read = parts
+        .iter()
+        .map(|p| read_part(p).map_err(prefixed))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first = &read[0];
+    for p in &read[1..] {
+        same_sweep(first, p).map_err(prefixed)?;
     }
-    let Some(mut merged) = merged else {
-        return Err(Error::Input("sweep-merge: no parts".into()));
+    let (present, first_missing) = shards_present(&read, partial).map_err(prefixed)?;
+    let (n, points) = (first.meta.shard_count, first.meta.points);
+    let complete = present.len() == n;
+    let meta = SweepMeta {
+        shard_count: if complete { 1 } else { n },
+        shards: if complete { vec![0] } else { present.clone() },
+        ..first.meta.clone()
     };
-    merged.rows.sort_by_key(|r| r.index);
-    if let Some(w) = merged.rows.windows(2).find(|w| w[0].index == w[1].index) {
-        return Err(Error::Input(format!(
-            "sweep-merge: point {} appears in two parts",
-            w[0].index
-        )));
-    }
+    let mut table = SweepTable {
+        keys: first.meta.keys.clone(),
+        rows: read.into_iter().flat_map(|p| p.table.rows).collect(),
+    };
+    table.rows.sort_by_key(|r| r.index);
     crate::io::check_output_dir(out)?;
     crate::io::create_output_dir(out)?;
-    write_sweep(&out.join("sweep.csv"), &merged)?;
-    plot(out, &merged)?;
-    Ok(merged)
+    write_sweep(&out.join("sweep.csv"), &table)?;
+    write_sweep_meta(&out.join(SWEEP_META_FILE), &meta)?;
+    plot(out, &table)?;
+    Ok(Merged {
+        table,
+        meta,
+        parts: parts.len(),
+        points,
+        missing_shards: n - present.len(),
+        shard_count: n,
+        first_missing,
+    })
+}
+
+/// One part of a merge, checked against its own sweep.json.
+struct Part {
+    /// As given on the command line.
+    name: String,
+    meta: SweepMeta,
+    base: Scenario,
+    varies: Vec<Vary>,
+    table: SweepTable,
+}
+
+/// Reads a part (a folder, or its sweep.csv with the sweep.json beside it) and checks its
+/// sweep.json and its rows against each other.
+fn read_part(part: &Path) -> Result<Part, Error> {
+    let (csv, json) = if part.is_dir() {
+        (part.join("sweep.csv"), part.join(SWEEP_META_FILE))
+    } else {
+        (part.to_path_buf(), part.with_extension("json"))
+    };
+    // The CSV first, so that a malformed file is named with its line.
+    let table = read_sweep(&csv)?;
+    let meta = read_sweep_meta(&json)?.ok_or_else(|| {
+        Error::Input(format!(
+            "{} has no {} beside it, so the sweep and shard it belongs to are unknown (parts \
+             written before sweep.json existed cannot be merged: solve that shard again)",
+            csv.display(),
+            json.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    })?;
+    let (base, varies) = check_meta(&meta, &json)?;
+    check_rows(&table, &meta, &varies, &csv)?;
+    Ok(Part {
+        name: part.display().to_string(),
+        meta,
+        base,
+        varies,
+        table,
+    })
+}
+
+/// Checks that a sweep.json's figures agree with each other; returns its base scenario and
+/// its varied keys.
+fn check_meta(meta: &SweepMeta, json: &Path) -> Result<(Scenario, Vec<Vary>), Error> {
+    let bad = |why: String| Error::Input(format!("{}: {why}", json.display()));
+    if meta.keys.is_empty() || meta.keys.len() != meta.values.len() {
+        return Err(bad(format!(
+            "{} varied keys with {} lists of values (need one list per key, at least one key)",
+            meta.keys.len(),
+            meta.values.len()
+        )));
+    }
+    let varies: Vec<Vary> = meta
+        .keys
+        .iter()
+        .zip(&meta.values)
+        .map(|(key, values)| Vary {
+            key: key.clone(),
+            values: values.clone(),
+        })
+        .collect();
+    let total = point_count(&varies).map_err(|e| bad(e.to_string()))?;
+    if meta.points != total {
+        return Err(bad(format!(
+            "points = {} but the values make {total} points",
+            meta.points
+        )));
+    }
+    let n = meta.shard_count;
+    if n == 0 || meta.shards.is_empty() || meta.shards.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad(format!(
+            "shards {:?} of shard_count {n}: need at least one shard, ascending, and a shard \
+             count of at least 1",
+            meta.shards
+        )));
+    }
+    if let Some(s) = meta.shards.iter().find(|&&s| s >= n) {
+        return Err(bad(format!("shard {s} is not below shard_count {n}")));
+    }
+    let origin = format!("{} scenario", json.display());
+    let base = Scenario::from_toml(&meta.scenario, &origin, &[])?;
+    Ok((base, varies))
+}
+
+/// Points of shard `s` of `n` in a sweep of `points`: the indices s, s + n, … below points.
+fn points_in_shard(points: usize, n: usize, s: usize) -> usize {
+    if s >= points {
+        0
+    } else {
+        (points - 1 - s) / n + 1
+    }
+}
+
+/// Checks that a part's rows are exactly the points of its shards, at the sweep's values.
+fn check_rows(
+    table: &SweepTable,
+    meta: &SweepMeta,
+    varies: &[Vary],
+    csv: &Path,
+) -> Result<(), Error> {
+    let bad = |why: String| Error::Input(format!("{}: {why}", csv.display()));
+    let (n, points) = (meta.shard_count, meta.points);
+    let shards = shards_text(&meta.shards, meta.shards.len(), n);
+    if table.keys != meta.keys {
+        return Err(bad(format!(
+            "columns {} are not the varied keys {} of its {SWEEP_META_FILE}",
+            table.keys.join(","),
+            meta.keys.join(",")
+        )));
+    }
+    let mut indices = Vec::with_capacity(table.rows.len());
+    for r in &table.rows {
+        if r.index >= points {
+            return Err(bad(format!(
+                "point {} is beyond the sweep's {points} points",
+                r.index
+            )));
+        }
+        if meta.shards.binary_search(&(r.index % n)).is_err() {
+            return Err(bad(format!(
+                "point {} belongs to shard {}/{n}, but this part is {shards}",
+                r.index,
+                r.index % n
+            )));
+        }
+        let want = point_values(varies, r.index);
+        let mut pairs = r.values.iter().zip(&want).zip(&meta.keys);
+        if let Some(((got, want), key)) = pairs.find(|((g, w), _)| g.as_str() != **w) {
+            return Err(bad(format!(
+                "point {} has {key} = {got}, but the sweep's value there is {want}",
+                r.index
+            )));
+        }
+        indices.push(r.index);
+    }
+    indices.sort_unstable();
+    if let Some(w) = indices.windows(2).find(|w| w[0] == w[1]) {
+        return Err(bad(format!("point {} appears twice", w[0])));
+    }
+    let expected: usize = meta
+        .shards
+        .iter()
+        .map(|&s| points_in_shard(points, n, s))
+        .sum();
+    if indices.len() != expected {
+        let missing = meta
+            .shards
+            .iter()
+            .flat_map(|&s| (s..points).step_by(n))
+            .filter(|i| indices.binary_search(i).is_err())
+            .min()
+            .unwrap_or_default();
+        return Err(bad(format!(
+            "has {} of the {expected} points of {shards} (point {missing} is missing)",
+            indices.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `shard 1/4`, or `shards 0, 2, 3 of 4`: the first [`NAMED_SHARDS`] of `shards`, then `…`
+/// when the list is longer or has `count` shards in all.
+fn shards_text(shards: &[usize], count: usize, n: usize) -> String {
+    match shards {
+        [s] if count == 1 => format!("shard {s}/{n}"),
+        _ => {
+            let mut list: Vec<String> = shards
+                .iter()
+                .take(NAMED_SHARDS)
+                .map(usize::to_string)
+                .collect();
+            if count > list.len() {
+                list.push("…".into());
+            }
+            format!("shards {} of {n}", list.join(", "))
+        }
+    }
+}
+
+/// `0.05 … 0.2 (4 values)`, or the one value.
+fn values_text(values: &[String]) -> String {
+    match values {
+        [] => "no values".into(),
+        [v] => v.clone(),
+        [a, .., b] => format!("{a} … {b} ({} values)", values.len()),
+    }
+}
+
+/// Checks that `b` is a part of the same sweep as `a`: base scenario, keys, values and shard
+/// count.
+fn same_sweep(a: &Part, b: &Part) -> Result<(), Error> {
+    let differ = |why: String| {
+        Error::Input(format!(
+            "{} and {} are parts of different sweeps: {why} (merge only the parts of one sweep)",
+            a.name, b.name
+        ))
+    };
+    if a.meta.keys != b.meta.keys {
+        return Err(differ(format!(
+            "they vary {} and {}",
+            a.meta.keys.join(","),
+            b.meta.keys.join(",")
+        )));
+    }
+    if let Some((va, vb)) = a.varies.iter().zip(&b.varies).find(|(x, y)| x != y) {
+        return Err(differ(format!(
+            "{} is {} in {} but {} in {}",
+            va.key,
+            values_text(&va.values),
+            a.name,
+            values_text(&vb.values),
+            b.name
+        )));
+    }
+    if a.base != b.base {
+        return Err(differ("their base scenarios differ".into()));
+    }
+    if a.meta.shard_count != b.meta.shard_count {
+        return Err(differ(format!(
+            "{} is split into {} shards and {} into {}",
+            a.name, a.meta.shard_count, b.name, b.meta.shard_count
+        )));
+    }
+    Ok(())
+}
+
+/// The shards the parts hold, ascending, each held once; and the first few missing. Missing
+/// shards are refused unless `partial`.
+fn shards_present(parts: &[Part], partial: bool) -> Result<(Vec<usize>, Vec<usize>), Error> {
+    let n = parts[0].meta.shard_count;
+    let mut owners: Vec<(usize, &str)> = parts
+        .iter()
+        .flat_map(|p| p.meta.shards.iter().map(|&s| (s, p.name.as_str())))
+        .collect();
+    owners.sort();
+    if let Some(w) = owners.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::Input(format!(
+            "shard {}/{n} is in both {} and {} (give each shard once)",
+            w[0].0, w[0].1, w[1].1
+        )));
+    }
+    let present: Vec<usize> = owners.iter().map(|o| o.0).collect();
+    let missing = n - present.len();
+    let first_missing: Vec<usize> = (0..n)
+        .filter(|s| present.binary_search(s).is_err())
+        .take(NAMED_SHARDS)
+        .collect();
+    if missing > 0 && !partial {
+        let points = parts[0].meta.points;
+        let held: usize = present.iter().map(|&s| points_in_shard(points, n, s)).sum();
+        let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+        return Err(Error::Input(format!(
+            "{missing} of {n} shards missing ({}), {} of the {points} points; the parts given \
+             ({}) hold {}: give every shard, or --partial to merge only these",
+            shards_text(&first_missing, missing, n),
+            points - held,
+            names.join(", "),
+            shards_text(&present, present.len(), n)
+        )));
+    }
+    Ok((present, first_missing))
 }
 
 /// The outcomes against the first varied key, one line per combination of the other keys:
@@ -419,11 +717,12 @@ mod tests {
             key: "b".into(),
             values: vec!["x".into(), "y".into(), "z".into()],
         };
-        let p = points(&[a, b]);
-        assert_eq!(p.len(), 6);
-        assert_eq!(p[0], ["1", "x"]);
-        assert_eq!(p[1], ["1", "y"]);
-        assert_eq!(p[3], ["2", "x"]);
+        let v = [a, b];
+        assert_eq!(point_count(&v).unwrap(), 6);
+        assert_eq!(point_values(&v, 0), ["1", "x"]);
+        assert_eq!(point_values(&v, 1), ["1", "y"]);
+        assert_eq!(point_values(&v, 3), ["2", "x"]);
+        assert_eq!(point_values(&v, 5), ["2", "z"]);
     }
 
     #[test]
