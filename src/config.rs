@@ -261,7 +261,8 @@ impl Scenario {
         self.validate_grid_and_solver()?;
         self.validate_path()?;
         let (bound, cause) = self.payoff_bound();
-        if !(bound <= F64_PAYOFF_LIMIT) {
+        // NaN (an overflow inside the bound) fails too.
+        if bound.is_nan() || bound > F64_PAYOFF_LIMIT {
             return Err(Error::Input(format!(
                 "{cause}: payoffs could reach {bound:.1e}, beyond what f64 holds safely (|payoff| ≤ {F64_PAYOFF_LIMIT:e}); lower them"
             )));
@@ -293,10 +294,10 @@ impl Scenario {
     /// An upper bound on |payoff| over the whole game, and the parameters that drive it. The
     /// running gain is e^(−r·t)·(f·V_i − λσ_i·S_i) − e^(ρ_i·t)·S_i with f·V_i ≤
     /// N_i·fee_max·(1/offset + 1) and S_i ≤ stake_max, and a value sums at most `horizon` of
-    /// it (times dt): so |payoff| ≤ horizon·max_i(e^(max(0, −r)·T)·(N_i·fee_max·(1/offset + 1)
-    /// + |λ|σ_i·stake_max) + e^(max(0, ρ_i)·T)·stake_max). Loose, but finite exactly when no
-    /// exponential overflows, and far below the limits on every sensible scenario (about 5e7
-    /// on the default).
+    /// it (times dt): so |payoff| ≤ horizon·max_i(e^(max(0, −r)·T)·(N_i·fee_max·(1/offset
+    /// \+ 1) + |λ|σ_i·stake_max) + e^(max(0, ρ_i)·T)·stake_max). Loose, but finite exactly
+    /// when no exponential overflows, and far below the limits on every sensible scenario
+    /// (about 5e7 on the default).
     pub fn payoff_bound(&self) -> (f64, String) {
         let m = &self.model;
         let (t, s_max) = (m.horizon, self.grid.stake_max);
@@ -330,7 +331,7 @@ impl Scenario {
             let trading = a.max_volume * self.grid.fee_max * (1.0 / offset + 1.0);
             let risk = (m.risk_weight * a.volatility).abs() * s_max;
             let bound = t * (discount.exp() * (trading + risk) + holding.exp() * s_max);
-            if !(bound <= worst.0) {
+            if bound.is_nan() || bound > worst.0 || worst.1.is_empty() {
                 worst = (bound, cause);
             }
         }

@@ -297,7 +297,7 @@ fn a_part_without_its_sweep_json_is_refused() {
             "shard 1 is not below shard_count 1",
         ),
         (
-            json.replace("fee_speed = 0.1", "fee_speed = -1"),
+            json.replace("fee_points = 15", "fee_points = 1"),
             "p/sweep.json scenario",
         ),
     ] {
