@@ -33,6 +33,19 @@ pub fn check_output_dir(dir: &Path) -> Result<(), Error> {
             file.display()
         )));
     }
+    // Whether files can be made there: a temporary file in the nearest folder that exists
+    // (removed at once), so that nothing is left for input that turns out bad.
+    let existing = dir
+        .ancestors()
+        .find(|p| p.as_os_str().is_empty() || p.is_dir())
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::tempfile_in(existing).map_err(|e| {
+        Error::Input(format!(
+            "--out {}: cannot write there ({e}); give a folder you can write to",
+            dir.display()
+        ))
+    })?;
     Ok(())
 }
 
