@@ -168,7 +168,14 @@ fn path(path: &[PathPoint]) {
 
 /// "wrote FILES and plots … to DIR", with `note` appended.
 fn written(files: &[String], plots: &[PathBuf], out: &Path, note: &str) {
-    let mut list = files.join(", ");
+    // The run's files list its plots too; they are named once, as plots.
+    let plot_names: Vec<_> = plots.iter().filter_map(|p| p.file_name()).collect();
+    let data: Vec<&str> = files
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !plot_names.iter().any(|p| p == f))
+        .collect();
+    let mut list = data.join(", ");
     if !plots.is_empty() {
         list = format!("{list} and {}", plot::describe(plots));
     }

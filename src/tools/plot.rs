@@ -730,6 +730,12 @@ fn padded(lo: f64, hi: f64, margin: f64) -> (f64, f64) {
     if !(lo.is_finite() && hi.is_finite()) {
         return (0.0, 1.0);
     }
+    // An axis whose span overflows (±1.7e308 at both ends) sends plotters' tick search into an
+    // endless loop: keep every axis within ±PLOT_LIMIT, where spans and margins stay finite.
+    let (lo, hi) = (
+        lo.clamp(-PLOT_LIMIT, PLOT_LIMIT),
+        hi.clamp(-PLOT_LIMIT, PLOT_LIMIT),
+    );
     let span = hi - lo;
     if span <= 1e-12 * lo.abs().max(hi.abs()).max(1e-300) {
         let d = if lo == 0.0 { 1.0 } else { 0.1 * lo.abs() };
@@ -737,6 +743,9 @@ fn padded(lo: f64, hi: f64, margin: f64) -> (f64, f64) {
     }
     (lo - margin * span, hi + margin * span)
 }
+
+/// The largest |coordinate| an axis shows; data beyond it is drawn at the edge.
+const PLOT_LIMIT: f64 = 1e300;
 
 /// Labels per axis (plotters picks at most this many key points).
 const LABELS: usize = 10;
@@ -1177,8 +1186,13 @@ mod tests {
     }
 
     #[test]
-    fn padded_is_never_empty() {
+    fn padded_is_never_empty_nor_infinite() {
         assert_eq!(padded(0.0, 0.0, 0.05), (-1.0, 1.0));
+        let (a, b) = padded(-1.7e308, 1.7e308, 0.05);
+        assert!(
+            a.is_finite() && b.is_finite() && a < -1e300 && b > 1e300,
+            "{a} {b}"
+        );
         let (a, b) = padded(0.1, 0.1, 0.05);
         assert!(a < 0.1 && b > 0.1);
     }
