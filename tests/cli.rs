@@ -55,15 +55,22 @@ fn solve_with_no_arguments_writes_the_notebook_run() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut expected: Vec<String> = ["path.csv", "policy.npy", "summary.json", "values.npy"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(
-            mmgame::tools::plot::PLOT_NAMES
-                .iter()
-                .flat_map(|p| [format!("{p}.png"), format!("{p}.svg")]),
-        )
-        .collect();
+    // The folder's lock file stays (removing a lock file others may wait on is a race).
+    let mut expected: Vec<String> = [
+        ".mmgame.lock",
+        "path.csv",
+        "policy.npy",
+        "summary.json",
+        "values.npy",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(
+        mmgame::tools::plot::PLOT_NAMES
+            .iter()
+            .flat_map(|p| [format!("{p}.png"), format!("{p}.svg")]),
+    )
+    .collect();
     expected.sort();
     assert_eq!(names, expected);
 }

@@ -298,7 +298,7 @@ fn a_part_without_its_sweep_json_is_refused() {
         ),
         (
             json.replace("fee_points = 15", "fee_points = 1"),
-            "p/sweep.json scenario",
+            "grid.fee_points = 1: an axis needs at least 2 points",
         ),
     ] {
         assert_ne!(text, json, "{expected}");

@@ -104,11 +104,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             parts,
             partial,
             out,
-        } => {
-            let merged = sweep::merge(&parts, &out, partial)?;
-            report::merged(&merged, &out);
-            Ok(())
-        }
+        } => sweep::merge(&parts, &out, partial).map(|m| report::merged(&m, &out)),
         Command::Refine {
             scenario,
             levels,

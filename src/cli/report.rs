@@ -455,7 +455,7 @@ pub fn sweep_point(row: &crate::io::csv::SweepRow, varies: &[sweep::Vary]) {
 
 pub fn swept(s: &sweep::Swept, out: &Path) {
     out!(
-        "solved {} points in {:.2} s; wrote sweep.csv and {} plot files to {}",
+        "solved {} points in {:.2} s; wrote sweep.csv, sweep.json and {} plot files to {}",
         s.table.rows.len(),
         s.seconds,
         s.plots.len(),

@@ -12,10 +12,10 @@ use crate::error::Error;
 use crate::io::csv::{read_sweep, write_sweep, SweepOutcome, SweepRow, SweepTable};
 use crate::io::sweep_meta::{read_sweep_meta, write_sweep_meta, SweepMeta, SWEEP_META_FILE};
 
-/// Points one sweep may have. Each point is a whole solve and a row of sweep.csv, and every
-/// point's scenario is validated before the first solve, so a million points is already days
-/// of work; above it a mistyped COUNT would otherwise allocate gigabytes of values before
-/// anything is refused.
+/// Points one sweep may have. Each point is a whole solve and a row of sweep.csv: a million
+/// points is hours of solving even on the default 15×15²×5 grid (and about a minute to
+/// validate every point's scenario before the first solve). Above it, a mistyped COUNT would
+/// otherwise allocate gigabytes of values before anything is refused.
 pub const MAX_POINTS: usize = 1_000_000;
 
 /// The error for a sweep of more than [`MAX_POINTS`] points; `what` names the figure.
@@ -213,6 +213,20 @@ fn point_scenario(text: &str, varies: &[Vary], i: usize) -> Result<Scenario, Err
     Scenario::from_toml(text, "sweep", &o)
 }
 
+/// The shard (the whole sweep when `None`) and the points it solves: i, i + n, … below
+/// `total`.
+fn shard_points(shard: Option<Shard>, total: usize) -> Result<(Shard, Vec<usize>), Error> {
+    let shard = shard.unwrap_or(Shard { index: 0, count: 1 });
+    // `Shard`'s fields are public: one built by hand is checked as `--shard` parses it.
+    if shard.index >= shard.count {
+        return Err(Error::Input(format!(
+            "--shard {}/{}: need 0 ≤ i < n",
+            shard.index, shard.count
+        )));
+    }
+    Ok((shard, (shard.index..total).step_by(shard.count).collect()))
+}
+
 /// Runs the sweep (or this shard of it) with `options` (the backend and its settings; the
 /// output is each point's memory) and writes `sweep.csv`, its `sweep.json` (the whole sweep
 /// and this shard, for `sweep-merge`) and its plots to `out`. `on_plan` is called once every
@@ -243,8 +257,7 @@ pub fn sweep(
         scenario(i)?;
     }
     crate::io::check_output_dir(out)?;
-    let shard = shard.unwrap_or(Shard { index: 0, count: 1 });
-    let mine: Vec<usize> = (shard.index..total).step_by(shard.count).collect();
+    let (shard, mine) = shard_points(shard, total)?;
     let mut options = options.clone();
     options.output = Output::Memory;
     // Every point this shard solves must fit before the first is solved.
@@ -440,8 +453,11 @@ fn check_meta(meta: &SweepMeta, json: &Path) -> Result<(Scenario, Vec<Vary>), Er
     if let Some(s) = meta.shards.iter().find(|&&s| s >= n) {
         return Err(bad(format!("shard {s} is not below shard_count {n}")));
     }
-    let origin = format!("{} scenario", json.display());
-    let base = Scenario::from_toml(&meta.scenario, &origin, &[])?;
+    // Validation errors name the key but not the text's origin: the file is named here.
+    let base = Scenario::from_toml(&meta.scenario, "scenario", &[]).map_err(|e| match e {
+        Error::Input(m) => bad(m),
+        e => e,
+    })?;
     Ok((base, varies))
 }
 
