@@ -1,31 +1,34 @@
-// Shared by every kernel: the parameters, the model's response functions and running gain,
-// and index helpers. The Rust side prepends the constants WORKGROUP_SIZE, ACTION_CODES and
-// PAIR_CODES (src/gpu/layout.rs), so no number is written twice.
+// Shared by every kernel: the parameters, the running gain read from the host's tables, and
+// index helpers. The Rust side prepends `real` (f32 or f64) and the constants WORKGROUP_SIZE,
+// ACTION_CODES, PAIR_CODES, CONTROLS, PAIRS, ACTION_PACK_SHIFT, DIAGNOSTICS_STRIDE, NO_STATE
+// and TIE_TOLERANCE (src/gpu/layout.rs), so no number is written twice. The model itself
+// (phi, psi, discounting) is evaluated once on the host in f64 (src/gain.rs): the kernels only
+// add, multiply and compare.
 
-// Mirrors `Params` in src/gpu/layout.rs (a test checks the layout with naga).
+// Mirrors `Params` in src/gpu/layout.rs (a test compares them field by field with naga).
 struct Params {
     fee_points: u32,
     stake_points: u32,
     slice_len: u32,
-    // Offsets of the index tables inside `indices` (see `Tables` in layout.rs).
+    // Test-only: the state whose chosen action is deliberately wrong (NO_STATE: none).
+    perturbed_state: u32,
+    // Where each table sits in `indices` (u32) ...
     fee_nearest_at: u32,
     fee_step_at: u32,
     stake_nearest_at: u32,
     stake_step_at: u32,
-    // Offset of the post-move stakes inside `posts` (the post-move fees start at 0).
-    stake_post_at: u32,
-    risk_weight: f32,
-    fee_offset: f32,
-    stake_slope: f32,
-    stake_shift: f32,
-    volatility0: f32,
-    volatility1: f32,
-    max_volume0: f32,
-    max_volume1: f32,
-    dt: f32,
-    stake_response_at_zero: f32,
-    // Offset of |value(a) - value(b)| per pair of codes inside `indices`.
     action_change_at: u32,
+    fee_lo_at: u32,
+    fee_hi_at: u32,
+    stake_lo_at: u32,
+    stake_hi_at: u32,
+    // ... and in `tables` (real).
+    stake_factor0_at: u32,
+    stake_factor1_at: u32,
+    fee_gain_at: u32,
+    holding_at: u32,
+    fee_weight_at: u32,
+    stake_weight_at: u32,
     _pad: u32,
 }
 
@@ -35,36 +38,21 @@ struct Step {
     agent: u32,
     partials_at: u32,
     _pad: u32,
-    // e^(-r t) and e^(rho_i t), computed in f64 on the CPU.
-    discount: f32,
-    growth0: f32,
-    growth1: f32,
-    _pad1: f32,
 }
 
-// phi(f) = 1/(c + offset) - c with c = clamp(f, 0, 1) (model.rs, FeeResponse::Reciprocal).
-fn fee_response(fee: f32) -> f32 {
-    let c = clamp(fee, 0.0, 1.0);
-    return 1.0 / (c + params.fee_offset) - c;
-}
-
-// psi(S) = 1/(1 + exp(-slope S + shift)) - 1/(1 + exp(shift)) (model.rs, StakeResponse::Logistic).
-fn stake_response(stake: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-params.stake_slope * stake + params.stake_shift)) - params.stake_response_at_zero;
-}
-
-// g_i(t, f, S0, S1) = e^(-r t)(f V_i - lambda sigma_i S_i) - e^(rho_i t) S_i (model.rs, Game::running_gain).
-fn running_gain(agent: u32, step: Step, fee: f32, s0: f32, s1: f32) -> f32 {
-    let own = select(s0, s1, agent == 1u);
-    let volatility = select(params.volatility0, params.volatility1, agent == 1u);
-    let max_volume = select(params.max_volume0, params.max_volume1, agent == 1u);
-    let growth = select(step.growth0, step.growth1, agent == 1u);
-    let total = s0 + s1;
-    var volume = 0.0;
-    if (total > 0.0) {
-        volume = own / total * max_volume * fee_response(fee) * stake_response(total);
-    }
-    return step.discount * (fee * volume - params.risk_weight * volatility * own) - growth * own;
+// gain_i·dt at the post-move point of state (fee, s0, s1) under action codes (c0, c1):
+// fee_gain(t)·stake_factor_i − holding_i(t), in the order the CPU computes it.
+// CPU twin: StepGains::gain_dt in src/gain.rs.
+fn gain_dt(agent: u32, fee: u32, s0: u32, s1: u32, c0: u32, c1: u32) -> real {
+    let ns4 = params.stake_points * ACTION_CODES;
+    let entry0 = s0 * ACTION_CODES + c0;
+    let entry1 = s1 * ACTION_CODES + c1;
+    let factor_at = select(params.stake_factor0_at, params.stake_factor1_at, agent == 1u);
+    let fee_gains = params.fee_gain_at + step.time_index * params.fee_points * PAIR_CODES;
+    let holdings = params.holding_at + (step.time_index * 2u + agent) * ns4;
+    let fee_gain = tables[fee_gains + fee * PAIR_CODES + pair_index(c0, c1)];
+    let holding = tables[holdings + select(entry0, entry1, agent == 1u)];
+    return fee_gain * tables[factor_at + entry0 * ns4 + entry1] - holding;
 }
 
 // The state this invocation handles, from a 1-D or 2-D dispatch (2-D when a slice needs more

@@ -5,11 +5,11 @@
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> indices: array<u32>;
-@group(0) @binding(3) var<storage, read> posts: array<f32>;
+@group(0) @binding(3) var<storage, read> tables: array<real>;
 @group(0) @binding(4) var<storage, read_write> actions0: array<u32>;
 @group(0) @binding(5) var<storage, read_write> actions1: array<u32>;
-@group(0) @binding(6) var<storage, read> v_new_next0: array<f32>;
-@group(0) @binding(7) var<storage, read> v_new_next1: array<f32>;
+@group(0) @binding(6) var<storage, read> v_new_next0: array<real>;
+@group(0) @binding(7) var<storage, read> v_new_next1: array<real>;
 @group(0) @binding(8) var<storage, read_write> partials: array<u32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -27,7 +27,7 @@ fn notebook_best_response(
         let s1 = state % ns;
         if (step.agent == 0u) {
             let old = actions0[state];
-            let best = best_response_state(0u, fee, s0, s1, actions1[state]);
+            let best = perturbed(state, best_response_state(0u, fee, s0, s1, actions1[state]));
             actions0[state] = best;
             changed = action_change(old, best);
         } else {

@@ -4,7 +4,7 @@
 
 var<workgroup> change: array<u32, WORKGROUP_SIZE>;
 
-fn v_new_next(agent: u32, at: u32) -> f32 {
+fn v_new_next(agent: u32, at: u32) -> real {
     if (agent == 0u) {
         return v_new_next0[at];
     }
@@ -17,24 +17,27 @@ fn v_new_next(agent: u32, at: u32) -> f32 {
 fn best_response_state(agent: u32, fee: u32, s0: u32, s1: u32, other: u32) -> u32 {
     let ns = params.stake_points;
     var best = 0u;
-    var best_total = 0.0;
-    for (var own = 0u; own < 3u; own++) {
+    var best_total = real(0.0);
+    for (var own = 0u; own < CONTROLS; own++) {
         let c0 = select(own, other, agent == 1u);
         let c1 = select(other, own, agent == 1u);
         let fee_entry = fee * PAIR_CODES + pair_index(c0, c1);
-        let post_fee = posts[fee_entry];
-        let post0 = posts[params.stake_post_at + s0 * ACTION_CODES + c0];
-        let post1 = posts[params.stake_post_at + s1 * ACTION_CODES + c1];
         let next = (indices[params.fee_step_at + fee_entry] * ns
             + indices[params.stake_step_at + s0 * ACTION_CODES + c0]) * ns
             + indices[params.stake_step_at + s1 * ACTION_CODES + c1];
-        let total = running_gain(agent, step, post_fee, post0, post1) * params.dt + v_new_next(agent, next);
+        let total = gain_dt(agent, fee, s0, s1, c0, c1) + v_new_next(agent, next);
         if (own == 0u || total > best_total) {
             best = own;
             best_total = total;
         }
     }
     return best;
+}
+
+// The chosen control, or for the test-only perturbed state a wrong one (a kernel error that
+// validation must catch).
+fn perturbed(state: u32, chosen: u32) -> u32 {
+    return select(chosen, (chosen + 1u) % CONTROLS, state == params.perturbed_state);
 }
 
 // |value(old) - value(chosen)|: one state's share of the policy change.

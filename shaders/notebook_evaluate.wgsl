@@ -4,13 +4,13 @@
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> indices: array<u32>;
-@group(0) @binding(3) var<storage, read> posts: array<f32>;
+@group(0) @binding(3) var<storage, read> tables: array<real>;
 @group(0) @binding(4) var<storage, read> actions0: array<u32>;
 @group(0) @binding(5) var<storage, read> actions1: array<u32>;
-@group(0) @binding(6) var<storage, read> v_old_next0: array<f32>;
-@group(0) @binding(7) var<storage, read> v_old_next1: array<f32>;
-@group(0) @binding(8) var<storage, read_write> v_new0: array<f32>;
-@group(0) @binding(9) var<storage, read_write> v_new1: array<f32>;
+@group(0) @binding(6) var<storage, read> v_old_next0: array<real>;
+@group(0) @binding(7) var<storage, read> v_old_next1: array<real>;
+@group(0) @binding(8) var<storage, read_write> v_new0: array<real>;
+@group(0) @binding(9) var<storage, read_write> v_new1: array<real>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn notebook_evaluate(
@@ -24,6 +24,6 @@ fn notebook_evaluate(
     }
     let ns = params.stake_points;
     let v = evaluate_state(state / (ns * ns), (state / ns) % ns, state % ns, actions0[state], actions1[state]);
-    v_new0[state] = v.x;
-    v_new1[state] = v.y;
+    v_new0[state] = v[0];
+    v_new1[state] = v[1];
 }

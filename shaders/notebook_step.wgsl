@@ -8,15 +8,15 @@
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> indices: array<u32>;
-@group(0) @binding(3) var<storage, read> posts: array<f32>;
+@group(0) @binding(3) var<storage, read> tables: array<real>;
 @group(0) @binding(4) var<storage, read_write> actions0: array<u32>;
 @group(0) @binding(5) var<storage, read_write> actions1: array<u32>;
-@group(0) @binding(6) var<storage, read> v_old_next0: array<f32>;
-@group(0) @binding(7) var<storage, read> v_old_next1: array<f32>;
-@group(0) @binding(8) var<storage, read> v_new_next0: array<f32>;
-@group(0) @binding(9) var<storage, read> v_new_next1: array<f32>;
-@group(0) @binding(10) var<storage, read_write> v_new0: array<f32>;
-@group(0) @binding(11) var<storage, read_write> v_new1: array<f32>;
+@group(0) @binding(6) var<storage, read> v_old_next0: array<real>;
+@group(0) @binding(7) var<storage, read> v_old_next1: array<real>;
+@group(0) @binding(8) var<storage, read> v_new_next0: array<real>;
+@group(0) @binding(9) var<storage, read> v_new_next1: array<real>;
+@group(0) @binding(10) var<storage, read_write> v_new0: array<real>;
+@group(0) @binding(11) var<storage, read_write> v_new1: array<real>;
 @group(0) @binding(12) var<storage, read_write> partials: array<u32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -35,9 +35,9 @@ fn notebook_step(
         let old0 = actions0[state];
         let old1 = actions1[state];
         let v = evaluate_state(fee, s0, s1, old0, old1);
-        v_new0[state] = v.x;
-        v_new1[state] = v.y;
-        let new0 = best_response_state(0u, fee, s0, s1, old1);
+        v_new0[state] = v[0];
+        v_new1[state] = v[1];
+        let new0 = perturbed(state, best_response_state(0u, fee, s0, s1, old1));
         let new1 = best_response_state(1u, fee, s0, s1, new0);
         actions0[state] = new0;
         actions1[state] = new1;

@@ -3,7 +3,8 @@
 //!
 //! Layers, each using only those above it: [`model`] (economics, pure f64) → [`grid`] (axes,
 //! nearest nodes, transition tables) → [`config`] (scenarios) → [`scheme`] (what both
-//! backends' solvers share) and [`simulate`] (the forward path) → [`cpu`] and [`gpu`] (the
+//! backends' solvers share), [`gain`] (the running gain as tables, which both backends read),
+//! [`team`] (the thread team) and [`simulate`] (the forward path) → [`cpu`] and [`gpu`] (the
 //! solvers) → [`io`] (files) → [`api`] (`Solver`, `SolveOptions`, `Run`: the one entry point)
 //! → [`tools`] (validate, refine, sweep, bench, plot) → [`cli`] (arguments, reports, exit
 //! codes; the only module that prints).
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod error;
+pub mod gain;
 pub mod gpu;
 pub mod grid;
 pub mod io;
@@ -20,6 +22,7 @@ pub mod model;
 pub mod resources;
 pub mod scheme;
 pub mod simulate;
+pub mod team;
 pub mod tools;
 
 pub use error::Error;

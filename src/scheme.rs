@@ -23,6 +23,14 @@ impl Precision {
         }
     }
 
+    /// Bytes of one value.
+    pub fn bytes(self) -> u64 {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
+
     /// The `equilibrium` scheme's tie tolerance in this precision, relative to
     /// max(1, largest |U|) at the state (MODEL.md). f32 carries about 6e-8 relative error per
     /// operation and a few hundred operations reach a payoff, so pairs that are equal in exact
@@ -121,12 +129,16 @@ pub struct StepDiagnostics {
     pub several_equilibria: u64,
     /// The largest exploitability of a selected pair (0 when ≤ τ).
     pub max_exploitability: f64,
+    /// States whose selection the tie tolerance τ decided (exact comparisons would pick
+    /// another pair): ambiguous in this precision. Many of them in f32 call for f64.
+    pub ambiguous: u64,
 }
 
 impl StepDiagnostics {
     /// Counts one state whose stage game had `equilibria` pure equilibria and whose selected
     /// pair has `exploitability`.
-    pub fn add(&mut self, equilibria: u32, exploitability: f64) {
+    pub fn add(&mut self, equilibria: u32, exploitability: f64, ambiguous: bool) {
+        self.ambiguous += ambiguous as u64;
         self.no_pure_equilibrium += (equilibria == 0) as u64;
         self.several_equilibria += (equilibria > 1) as u64;
         self.max_exploitability = self.max_exploitability.max(exploitability);
@@ -136,6 +148,7 @@ impl StepDiagnostics {
         self.no_pure_equilibrium += other.no_pure_equilibrium;
         self.several_equilibria += other.several_equilibria;
         self.max_exploitability = self.max_exploitability.max(other.max_exploitability);
+        self.ambiguous += other.ambiguous;
     }
 }
 

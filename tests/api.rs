@@ -157,7 +157,7 @@ fn bad_options_are_input_errors() {
     let e = solver.solve(&s, &f32_on_cpu, &mut Silent).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "precision f32: the cpu backend computes in f64 only"
+        "precision f32: the CPU backend computes in f64 only (f32 is for the GPU)"
     );
     assert_eq!(e.exit_code(), 2);
 }

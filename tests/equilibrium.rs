@@ -8,10 +8,10 @@ use common::{gpu, scenario};
 use mmgame::api::{Cancel, Silent};
 use mmgame::config::Scenario;
 use mmgame::cpu::equilibrium::{self, select, PAIRS};
-use mmgame::cpu::team::default_threads;
 use mmgame::gpu::equilibrium::EquilibriumGpu;
 use mmgame::grid::{pair, ClampedTransitions, Interpolation};
-use mmgame::scheme::{EquilibriumSolution, MemorySink};
+use mmgame::scheme::{EquilibriumSolution, MemorySink, Precision};
+use mmgame::team::default_threads;
 use mmgame::tools::validate;
 
 fn solve_cpu_on(s: &Scenario, threads: usize) -> (EquilibriumSolution, MemorySink) {
@@ -192,7 +192,7 @@ fn gpu_agrees_with_the_cpu_by_validates_rule() {
         let (game, grid) = (s.game(), s.grid());
         let (_, cpu) = solve_cpu(&s);
         let mut gpu = MemorySink::new(&grid);
-        EquilibriumGpu::new(&ctx)
+        EquilibriumGpu::new(&ctx, Precision::F32)
             .unwrap()
             .solve(
                 &game,
@@ -203,8 +203,15 @@ fn gpu_agrees_with_the_cpu_by_validates_rule() {
                 &mut Silent,
             )
             .unwrap();
-        let a = validate::compare_equilibrium(&game, &grid, s.solver.interpolation, &cpu, &gpu)
-            .unwrap();
+        let a = validate::compare_equilibrium(
+            &game,
+            &grid,
+            s.solver.interpolation,
+            &cpu,
+            &gpu,
+            Precision::F32.tie_tolerance(),
+        )
+        .unwrap();
         assert!(
             a.passes(),
             "{o:?}: {} invalid selections, value error {:e}",
@@ -229,7 +236,7 @@ fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
     );
     let (game, grid) = (s.game(), s.grid());
     let run = |max_dim: Option<u32>| {
-        let mut solver = EquilibriumGpu::new(&ctx).unwrap();
+        let mut solver = EquilibriumGpu::new(&ctx, Precision::F32).unwrap();
         if let Some(m) = max_dim {
             solver = solver.with_max_workgroups_per_dimension(m);
         }

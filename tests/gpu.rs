@@ -8,16 +8,26 @@ use common::{gpu, max_rel_diff, npy, scenario};
 use mmgame::api::{Cancel, Silent};
 use mmgame::config::Scenario;
 use mmgame::cpu::notebook;
-use mmgame::cpu::team::default_threads;
 use mmgame::gpu::context::GpuContext;
+use mmgame::gpu::equilibrium::EquilibriumGpu;
 use mmgame::gpu::layout::{self, params_fields, Params, Step};
 use mmgame::gpu::notebook::NotebookGpu;
-use mmgame::scheme::Solution;
+use mmgame::scheme::{Precision, Solution};
 use mmgame::simulate::notebook_path;
+use mmgame::team::default_threads;
 use mmgame::tools::validate;
 
 fn solve_gpu(ctx: &GpuContext, s: &Scenario, max_dim: Option<u32>) -> Solution {
-    let mut solver = NotebookGpu::new(ctx).expect("pipelines build");
+    solve_gpu_in(ctx, s, max_dim, Precision::F32)
+}
+
+fn solve_gpu_in(
+    ctx: &GpuContext,
+    s: &Scenario,
+    max_dim: Option<u32>,
+    precision: Precision,
+) -> Solution {
+    let mut solver = NotebookGpu::new(ctx, precision).expect("pipelines build");
     if let Some(m) = max_dim {
         solver = solver.with_max_workgroups_per_dimension(m);
     }
@@ -144,7 +154,7 @@ fn a_slice_beyond_the_binding_limit_is_refused_with_the_largest_grid() {
         "default",
         &["grid.fee_points=2", &format!("grid.stake_points={stake}")],
     );
-    let err = match NotebookGpu::new(&ctx).unwrap().solve(
+    let err = match NotebookGpu::new(&ctx, Precision::F32).unwrap().solve(
         &s.game(),
         &s.grid(),
         &s.solver,
@@ -160,38 +170,48 @@ fn a_slice_beyond_the_binding_limit_is_refused_with_the_largest_grid() {
     );
 }
 
-/// The WGSL `Params` and `Step` structs have the Rust structs' fields at the same offsets.
+/// Every WGSL struct shared with Rust (`Params`, `Step`) has the Rust struct's fields, by name
+/// and byte offset, and its size, in every kernel and in both precisions.
 #[test]
-fn wgsl_structs_match_the_rust_layout() {
-    let module =
-        naga::front::wgsl::parse_str(&layout::kernel_source(&layout::NOTEBOOK_STEP_KERNEL))
-            .expect("kernel parses");
-    let find = |name: &str| {
-        module
-            .types
-            .iter()
-            .find(|(_, t)| t.name.as_deref() == Some(name))
-            .map(|(_, t)| t.inner.clone())
-            .unwrap_or_else(|| panic!("no struct {name} in WGSL"))
-    };
-    let naga::TypeInner::Struct { members, span } = find("Params") else {
-        panic!("Params is a struct")
-    };
-    let wgsl: Vec<(String, usize)> = members
-        .iter()
-        .map(|m| (m.name.clone().unwrap(), m.offset as usize))
-        .collect();
-    let rust: Vec<(String, usize)> = params_fields()
-        .into_iter()
-        .map(|(n, o)| (n.to_string(), o))
-        .collect();
-    assert_eq!(wgsl, rust);
-    assert_eq!(span as usize, std::mem::size_of::<Params>());
-    let naga::TypeInner::Struct { span, members } = find("Step") else {
-        panic!("Step is a struct")
-    };
-    assert_eq!(span as usize, std::mem::size_of::<Step>());
-    assert_eq!(members.len(), 8);
+fn wgsl_structs_match_the_rust_layout_field_by_field() {
+    let kernels: [&[&str]; 4] = [
+        &layout::NOTEBOOK_STEP_KERNEL,
+        &layout::NOTEBOOK_EVALUATE_KERNEL,
+        &layout::NOTEBOOK_BEST_RESPONSE_KERNEL,
+        &layout::EQUILIBRIUM_STEP_KERNEL,
+    ];
+    for precision in [Precision::F32, Precision::F64] {
+        for parts in kernels {
+            let module = naga::front::wgsl::parse_str(&layout::kernel_source(precision, parts))
+                .expect("kernel parses");
+            let members = |name: &str| {
+                let (_, t) = module
+                    .types
+                    .iter()
+                    .find(|(_, t)| t.name.as_deref() == Some(name))
+                    .unwrap_or_else(|| panic!("no struct {name} in WGSL"));
+                let naga::TypeInner::Struct { members, span } = &t.inner else {
+                    panic!("{name} is a struct")
+                };
+                let fields: Vec<(String, usize)> = members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap(), m.offset as usize))
+                    .collect();
+                (fields, *span as usize)
+            };
+            let rust = |f: Vec<(&str, usize)>| -> Vec<(String, usize)> {
+                f.into_iter().map(|(n, o)| (n.to_string(), o)).collect()
+            };
+            assert_eq!(
+                members("Params"),
+                (rust(params_fields()), std::mem::size_of::<Params>())
+            );
+            assert_eq!(
+                members("Step"),
+                (rust(layout::step_fields()), std::mem::size_of::<Step>())
+            );
+        }
+    }
 }
 
 /// The fused `notebook_step` (one dispatch per time step) and the separate evaluation and
@@ -201,7 +221,7 @@ fn fused_and_separate_kernels_give_identical_results() {
     let Some(ctx) = gpu() else { return };
     let s = scenario("fine_m1", &[]);
     let (game, grid) = (s.game(), s.grid());
-    let fused = NotebookGpu::new(&ctx).unwrap();
+    let fused = NotebookGpu::new(&ctx, Precision::F32).unwrap();
     assert!(
         fused.fused(),
         "lavapipe and real GPUs allow 11 storage buffers per stage"
@@ -209,7 +229,7 @@ fn fused_and_separate_kernels_give_identical_results() {
     let a = fused
         .solve(&game, &grid, &s.solver, &Cancel::new(), &mut Silent)
         .unwrap();
-    let b = NotebookGpu::new(&ctx)
+    let b = NotebookGpu::new(&ctx, Precision::F32)
         .unwrap()
         .without_fusion()
         .solve(&game, &grid, &s.solver, &Cancel::new(), &mut Silent)
@@ -217,4 +237,132 @@ fn fused_and_separate_kernels_give_identical_results() {
     assert_eq!(a.policy, b.policy);
     assert_eq!(a.values, b.values);
     assert_eq!(a.policy_change, b.policy_change);
+}
+
+/// In f64 (lavapipe has SHADER_F64) the GPU reproduces the notebook on every golden
+/// configuration as the CPU does: actions and path identical, values within 1e-9 relative,
+/// the policy-change trace equal.
+#[test]
+fn f64_gpu_reproduces_the_notebook_on_the_golden_configurations() {
+    let Some(ctx) = gpu() else { return };
+    if ctx.check_precision(Precision::F64).is_err() {
+        assert!(
+            std::env::var("REQUIRE_GPU").is_err(),
+            "the CI adapter (lavapipe) has SHADER_F64"
+        );
+        eprintln!("skipping: {} has no f64", ctx.info.name);
+        return;
+    }
+    for name in ["default", "asymmetric", "fine_m1"] {
+        let s = scenario(name, &[]);
+        let sol = solve_gpu_in(&ctx, &s, None, Precision::F64);
+        assert_eq!(sol.values.precision(), Precision::F64);
+        common::check_against_notebook(name, &s, &sol);
+    }
+}
+
+/// Validation by step catches a wrong kernel: with agent 0's choice deliberately wrong at one
+/// state (a test-only switch of the kernels), the check fails and names that state; the
+/// unperturbed kernel passes.
+#[test]
+fn a_perturbed_notebook_kernel_fails_validation_and_is_named() {
+    let Some(ctx) = gpu() else { return };
+    let s = scenario("default", &[]);
+    let (ns, state) = (15, 7 * 225 + 3 * 15 + 11);
+    let good = NotebookGpu::new(&ctx, Precision::F32).unwrap();
+    let (_, check) = validate::check_notebook_steps(&s, &good).unwrap();
+    assert!(check.passes(), "{} errors", check.errors.len());
+    let bad = NotebookGpu::new(&ctx, Precision::F32)
+        .unwrap()
+        .with_perturbed_state(state as u32);
+    let (_, check) = validate::check_notebook_steps(&s, &bad).unwrap();
+    assert!(!check.passes());
+    let at = [state / (ns * ns), (state / ns) % ns, state % ns];
+    assert!(!check.errors.is_empty());
+    for (_, [agent, t, fee, s0, s1], loss) in &check.errors {
+        assert_eq!((*agent, [*fee, *s0, *s1]), (0, at), "t {t}: loss {loss}");
+    }
+}
+
+/// The same for the equilibrium kernel: a pair off the selection rule at one state is named.
+#[test]
+fn a_perturbed_equilibrium_kernel_fails_validation_and_is_named() {
+    let Some(ctx) = gpu() else { return };
+    let s = scenario("default", &["solver.scheme=equilibrium"]);
+    let (game, grid) = (s.game(), s.grid());
+    let state = 4 * 225 + 9 * 15 + 2;
+    let mode = s.solver.interpolation;
+    let run = |solver: mmgame::gpu::equilibrium::EquilibriumGpu| {
+        let mut sink = mmgame::scheme::MemorySink::new(&grid);
+        solver
+            .solve(&game, &grid, mode, &mut sink, &Cancel::new(), &mut Silent)
+            .unwrap();
+        sink
+    };
+    let cpu = run(EquilibriumGpu::new(&ctx, Precision::F32).unwrap());
+    let tau = Precision::F32.tie_tolerance();
+    let good = validate::compare_equilibrium(&game, &grid, mode, &cpu, &cpu, tau).unwrap();
+    assert!(good.passes());
+    let bad = run(EquilibriumGpu::new(&ctx, Precision::F32)
+        .unwrap()
+        .with_perturbed_state(state as u32));
+    let a = validate::compare_equilibrium(&game, &grid, mode, &cpu, &bad, tau).unwrap();
+    assert!(!a.passes());
+    let at = [state / 225, (state / 15) % 15, state % 15];
+    assert!(!a.invalid.is_empty());
+    assert!(
+        a.invalid
+            .iter()
+            .all(|([_, f, s0, s1], _)| [*f, *s0, *s1] == at),
+        "{:?}",
+        a.invalid
+    );
+}
+
+/// In f64 the GPU's equilibrium sweep is the CPU's: the same selections and values.
+#[test]
+fn f64_gpu_equilibrium_is_the_cpu_reference() {
+    let Some(ctx) = gpu() else { return };
+    if ctx.check_precision(Precision::F64).is_err() {
+        return;
+    }
+    for extra in [
+        vec![],
+        vec!["solver.interpolation=nearest", "grid.stake_points=23"],
+    ] {
+        let mut o = vec!["solver.scheme=equilibrium"];
+        o.extend(extra);
+        let s = scenario("default", &o);
+        let (game, grid) = (s.game(), s.grid());
+        let mode = s.solver.interpolation;
+        let mut gpu_sink = mmgame::scheme::MemorySink::new(&grid);
+        EquilibriumGpu::new(&ctx, Precision::F64)
+            .unwrap()
+            .solve(
+                &game,
+                &grid,
+                mode,
+                &mut gpu_sink,
+                &Cancel::new(),
+                &mut Silent,
+            )
+            .unwrap();
+        let mut cpu_sink = mmgame::scheme::MemorySink::new(&grid);
+        mmgame::cpu::equilibrium::solve(
+            &game,
+            &grid,
+            mode,
+            default_threads(),
+            &mut cpu_sink,
+            &Cancel::new(),
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(gpu_sink.policy, cpu_sink.policy, "{o:?}");
+        let rel = max_rel_diff(
+            gpu_sink.values.iter().copied(),
+            cpu_sink.values.iter().copied(),
+        );
+        assert!(rel <= 1e-12, "{o:?}: values {rel:e} apart");
+    }
 }

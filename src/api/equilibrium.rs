@@ -123,12 +123,11 @@ impl StepSink for FileSink {
 pub(super) fn check_fits(
     scenario: &Scenario,
     options: &SolveOptions,
-    gpu: bool,
+    value_bytes: u64,
 ) -> Result<(), Error> {
     let g = &scenario.grid;
     let slice = g.slice_states();
     let nt = g.time_points as u64;
-    let value_bytes = if gpu { 4 } else { 8 };
     // Two value slices per agent, the actions of a step, the gain tables (CPU) or the
     // read-back slices (GPU).
     let mut working = bytes(&[2, 2, slice, 8])
@@ -191,8 +190,8 @@ fn sweep(
         Device::Cpu { threads } => {
             crate::cpu::equilibrium::solve(&game, &grid, mode, *threads, sink, cancel, observer)
         }
-        Device::Gpu(gpu) => gpu
-            .equilibrium()?
+        Device::Gpu(gpu, precision) => gpu
+            .equilibrium(*precision)?
             .solve(&game, &grid, mode, sink, cancel, observer),
     }
 }
@@ -204,7 +203,7 @@ pub(super) fn solve(
     backend: BackendInfo,
     observer: &mut dyn Observer,
 ) -> Result<Run, Error> {
-    check_fits(scenario, options, matches!(device, Device::Gpu(_)))?;
+    check_fits(scenario, options, device.value_bytes())?;
     let (game, grid) = (scenario.game(), scenario.grid());
     let path_of =
         |action: &mut dyn FnMut(usize, usize, usize, usize, usize) -> Result<u8, Error>| {

@@ -36,12 +36,12 @@ pub use notebook::{cpu_bytes as notebook_cpu_bytes, gpu_host_bytes as notebook_g
 pub use run::{value_at, EquilibriumRun, Outcome, Run};
 
 use crate::config::{Scenario, Scheme};
-use crate::cpu::team;
 use crate::error::Error;
 use crate::gpu::context::{device_type, hardware_adapter_present, GpuContext};
 use crate::gpu::equilibrium::EquilibriumGpu;
 use crate::gpu::notebook::NotebookGpu;
 use crate::io::lock::FolderWrite;
+use crate::team;
 
 /// Where to solve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,8 +79,9 @@ pub struct SolveOptions {
     /// The GPU adapter: the first whose name contains this (case-insensitive); `None` for
     /// wgpu's high-performance choice.
     pub adapter: Option<String>,
-    /// The arithmetic: `None` for the backend's own (the CPU computes in f64, the GPU in f32);
-    /// asking a backend for another is an input error.
+    /// The arithmetic: `None` for the backend's default (the CPU computes in f64, the GPU in
+    /// f32). The GPU computes in f64 where the adapter has `SHADER_F64` (else a GPU error);
+    /// f32 on the CPU is an input error.
     pub precision: Option<Precision>,
     /// CPU threads; `None` for all cores.
     pub threads: Option<usize>,
@@ -117,36 +118,50 @@ pub struct Solver {
     hardware_adapter: Mutex<Option<bool>>,
 }
 
-/// One adapter's context and each scheme's pipelines, built when first needed.
+/// One adapter's context and each scheme's pipelines per precision, built when first needed.
 pub struct GpuSolvers {
     pub ctx: GpuContext,
-    notebook: Mutex<Option<Arc<NotebookGpu>>>,
-    equilibrium: Mutex<Option<Arc<EquilibriumGpu>>>,
+    /// Indexed by [`precision_slot`].
+    notebook: [Mutex<Option<Arc<NotebookGpu>>>; 2],
+    equilibrium: [Mutex<Option<Arc<EquilibriumGpu>>>; 2],
+}
+
+fn precision_slot(p: Precision) -> usize {
+    match p {
+        Precision::F32 => 0,
+        Precision::F64 => 1,
+    }
 }
 
 impl GpuSolvers {
     fn new(ctx: GpuContext) -> Self {
         GpuSolvers {
             ctx,
-            notebook: Mutex::new(None),
-            equilibrium: Mutex::new(None),
+            notebook: Default::default(),
+            equilibrium: Default::default(),
         }
     }
 
-    fn notebook(&self) -> Result<Arc<NotebookGpu>, Error> {
-        cached(&self.notebook, || NotebookGpu::new(&self.ctx))
+    /// The `notebook` scheme's pipelines in `precision`.
+    pub fn notebook(&self, precision: Precision) -> Result<Arc<NotebookGpu>, Error> {
+        cached(&self.notebook[precision_slot(precision)], || {
+            NotebookGpu::new(&self.ctx, precision)
+        })
     }
 
-    fn equilibrium(&self) -> Result<Arc<EquilibriumGpu>, Error> {
-        cached(&self.equilibrium, || EquilibriumGpu::new(&self.ctx))
+    /// The `equilibrium` scheme's pipeline in `precision`.
+    pub fn equilibrium(&self, precision: Precision) -> Result<Arc<EquilibriumGpu>, Error> {
+        cached(&self.equilibrium[precision_slot(precision)], || {
+            EquilibriumGpu::new(&self.ctx, precision)
+        })
     }
 
-    fn info(&self) -> BackendInfo {
+    fn info(&self, precision: Precision) -> BackendInfo {
         BackendInfo {
             backend: "gpu".into(),
             device: self.ctx.info.name.clone(),
             device_type: device_type(self.ctx.info.device_type).into(),
-            precision: Precision::F32,
+            precision,
         }
     }
 }
@@ -188,10 +203,18 @@ fn poisoned() -> Error {
 /// The device a solve runs on, resolved from its options.
 enum Device {
     Cpu { threads: usize },
-    Gpu(Arc<GpuSolvers>),
+    Gpu(Arc<GpuSolvers>, Precision),
 }
 
 impl Device {
+    /// Bytes of one value in the device's precision.
+    fn value_bytes(&self) -> u64 {
+        match self {
+            Device::Cpu { .. } => 8,
+            Device::Gpu(_, precision) => precision.bytes(),
+        }
+    }
+
     fn info(&self) -> BackendInfo {
         match self {
             Device::Cpu { threads } => BackendInfo {
@@ -200,7 +223,7 @@ impl Device {
                 device_type: "cpu".into(),
                 precision: Precision::F64,
             },
-            Device::Gpu(g) => g.info(),
+            Device::Gpu(g, precision) => g.info(*precision),
         }
     }
 }
@@ -219,14 +242,7 @@ impl Solver {
     ) -> Result<Run, Error> {
         let device = self.device(options)?;
         let info = device.info();
-        if let Some(p) = options.precision.filter(|&p| p != info.precision) {
-            return Err(Error::Input(format!(
-                "precision {}: the {} backend computes in {} only",
-                p.name(),
-                info.backend,
-                info.precision.name()
-            )));
-        }
+
         check_range(scenario, &info)?;
         let folder = match &options.output {
             Output::Folder(dir) => {
@@ -253,9 +269,7 @@ impl Solver {
         let device = self.device(options)?;
         match scenario.solver.scheme {
             Scheme::Notebook => notebook::check(scenario, &device),
-            Scheme::Equilibrium => {
-                equilibrium::check_fits(scenario, options, matches!(device, Device::Gpu(_)))
-            }
+            Scheme::Equilibrium => equilibrium::check_fits(scenario, options, device.value_bytes()),
         }
     }
 
@@ -290,6 +304,12 @@ impl Solver {
 
     fn device(&self, options: &SolveOptions) -> Result<Device, Error> {
         Ok(match self.resolve(options.backend)? {
+            Resolved::Cpu if options.precision == Some(Precision::F32) => {
+                return Err(Error::Input(
+                    "precision f32: the CPU backend computes in f64 only (f32 is for the GPU)"
+                        .into(),
+                ))
+            }
             Resolved::Cpu => Device::Cpu {
                 threads: match options.threads {
                     Some(0) => {
@@ -299,7 +319,12 @@ impl Solver {
                     None => team::default_threads(),
                 },
             },
-            Resolved::Gpu => Device::Gpu(self.gpu(options.adapter.as_deref())?),
+            Resolved::Gpu => {
+                let gpu = self.gpu(options.adapter.as_deref())?;
+                let precision = options.precision.unwrap_or(Precision::F32);
+                gpu.ctx.check_precision(precision)?;
+                Device::Gpu(gpu, precision)
+            }
         })
     }
 }

@@ -16,10 +16,12 @@ pub fn cpu_bytes(s: &Scenario) -> u64 {
         .saturating_add(g.gain_table_bytes())
 }
 
-/// Host memory of a GPU `notebook` solve: the values (f32) and actions read back, and the
-/// float32 policy written out.
-pub fn gpu_host_bytes(s: &Scenario) -> u64 {
-    s.grid.all_states().saturating_mul(4 + 1 + 4)
+/// Host memory of a GPU `notebook` solve in `precision`: the values and actions read back,
+/// and the float32 policy written out.
+pub fn gpu_host_bytes(s: &Scenario, precision: crate::scheme::Precision) -> u64 {
+    s.grid
+        .all_states()
+        .saturating_mul(precision.bytes() + 1 + 4)
 }
 
 /// Refuses, before anything is allocated, a `notebook` run that would not fit: in host memory,
@@ -27,9 +29,11 @@ pub fn gpu_host_bytes(s: &Scenario) -> u64 {
 pub(super) fn check(scenario: &Scenario, device: &Device) -> Result<(), Error> {
     match device {
         Device::Cpu { .. } => check_memory("this grid on the CPU", cpu_bytes(scenario)),
-        Device::Gpu(gpu) => {
-            check_memory("this grid's results", gpu_host_bytes(scenario))?;
-            crate::gpu::notebook::check_fits(&gpu.ctx, &scenario.grid())
+        Device::Gpu(gpu, precision) => {
+            check_memory("this grid's results", gpu_host_bytes(scenario, *precision))?;
+            let grid = scenario.grid();
+            let tables = crate::gpu::notebook::tables_bytes(&grid, *precision);
+            crate::gpu::notebook::check_fits(&gpu.ctx, &grid, *precision, tables)
         }
     }
 }
@@ -48,8 +52,8 @@ pub(super) fn solve(
             let cancel = &options.cancel;
             crate::cpu::notebook::solve(&game, &grid, &scenario.solver, *threads, cancel, observer)?
         }
-        Device::Gpu(gpu) => {
-            let solver = gpu.notebook()?;
+        Device::Gpu(gpu, precision) => {
+            let solver = gpu.notebook(*precision)?;
             solver.solve(&game, &grid, &scenario.solver, &options.cancel, observer)?
         }
     };

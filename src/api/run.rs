@@ -180,6 +180,12 @@ impl Run {
                     no_pure_equilibrium: d.iter().map(|s| s.no_pure_equilibrium).sum(),
                     several_equilibria: d.iter().map(|s| s.several_equilibria).sum(),
                     max_exploitability: d.iter().map(|s| s.max_exploitability).fold(0.0, f64::max),
+                    ambiguous_selections: d.iter().map(|s| s.ambiguous).sum(),
+                    precision_advice: crate::io::summary::precision_advice(
+                        d.iter().map(|s| s.ambiguous).sum(),
+                        self.cell_updates,
+                        self.backend.precision,
+                    ),
                     tie_tolerance: e.tie_tolerance,
                     diagnostics: d.clone(),
                     path: self.path.clone(),

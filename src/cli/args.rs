@@ -26,6 +26,16 @@ pub enum BackendChoice {
     Auto,
 }
 
+/// `--precision`: the GPU's arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionChoice {
+    /// Single precision (the GPU's default; the CPU always computes in f64).
+    F32,
+    /// Double precision, where the adapter has SHADER_F64 (lavapipe, most discrete GPUs on
+    /// Vulkan and DX12; not Metal).
+    F64,
+}
+
 /// `--save-values`: which value slices an `equilibrium` run writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SaveValuesChoice {
@@ -44,6 +54,20 @@ pub enum BenchBackend {
     Both,
 }
 
+/// Where a command solves: shared by `solve`, `sweep` and `refine`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeviceArgs {
+    /// Where to solve.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: BackendChoice,
+    /// GPU adapter to use: the first whose name contains this (see `mmgame info`).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// The GPU's arithmetic (default f32); f64 needs an adapter with SHADER_F64.
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionChoice>,
+}
+
 /// Options shared by the commands that read a scenario.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScenarioArgs {
@@ -60,15 +84,11 @@ pub enum Command {
     Solve {
         #[command(flatten)]
         scenario: ScenarioArgs,
-        /// Where to solve.
-        #[arg(long, value_enum, default_value = "cpu")]
-        backend: BackendChoice,
+        #[command(flatten)]
+        device: DeviceArgs,
         /// Output folder (created if absent).
         #[arg(long, default_value = "mmgame-out")]
         out: PathBuf,
-        /// GPU adapter to use: the first whose name contains this (see `mmgame info`).
-        #[arg(long)]
-        adapter: Option<String>,
         /// Print only the summary and errors.
         #[arg(long, short)]
         quiet: bool,
@@ -93,6 +113,9 @@ pub enum Command {
         /// GPU adapter to use (see `mmgame info`).
         #[arg(long)]
         adapter: Option<String>,
+        /// The GPU's arithmetic (default f32); f64 needs an adapter with SHADER_F64.
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionChoice>,
     },
     /// Solve the equilibrium scheme on successively refined grids (each axis about doubled per
     /// level) and show how the values at the path's start converge.
@@ -102,12 +125,8 @@ pub enum Command {
         /// Number of grids: the scenario's and K − 1 refinements.
         #[arg(long, default_value_t = 3)]
         levels: u32,
-        /// Where to solve.
-        #[arg(long, value_enum, default_value = "cpu")]
-        backend: BackendChoice,
-        /// GPU adapter to use (see `mmgame info`).
-        #[arg(long)]
-        adapter: Option<String>,
+        #[command(flatten)]
+        device: DeviceArgs,
         /// Output folder: refine.csv and each level's run (level-K/).
         #[arg(long, default_value = "mmgame-refine")]
         out: PathBuf,
@@ -133,6 +152,9 @@ pub enum Command {
         /// GPU adapter to use (see `mmgame info`).
         #[arg(long)]
         adapter: Option<String>,
+        /// The GPU's arithmetic (default f32); f64 needs an adapter with SHADER_F64.
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionChoice>,
     },
     /// Solve a scenario for every combination of varied keys; writes sweep.csv and a plot of
     /// the outcomes against the first key.
@@ -142,12 +164,8 @@ pub enum Command {
         /// A key to vary: KEY=START:STOP:COUNT (evenly spaced; integers stay integers).
         #[arg(long, value_name = "KEY=START:STOP:COUNT", required = true)]
         vary: Vec<String>,
-        /// Where to solve.
-        #[arg(long, value_enum, default_value = "cpu")]
-        backend: BackendChoice,
-        /// GPU adapter to use (see `mmgame info`).
-        #[arg(long)]
-        adapter: Option<String>,
+        #[command(flatten)]
+        device: DeviceArgs,
         /// Solve only the points whose index is i modulo n (for batch schedulers); join the
         /// parts with `mmgame sweep-merge`.
         #[arg(long, value_name = "i/n")]

@@ -4,10 +4,13 @@
 use super::stdout::out_text;
 use std::path::Path;
 
-use super::args::{BackendChoice, BenchBackend, Cli, Command, SaveValuesChoice, ScenarioArgs};
+use super::args::{
+    BackendChoice, BenchBackend, Cli, Command, DeviceArgs, PrecisionChoice, SaveValuesChoice,
+    ScenarioArgs,
+};
 use super::progress::Terminal;
 use super::report::{self, Report};
-use crate::api::{Backend, Cancel, Output, Resolved, SaveValues, SolveOptions, Solver};
+use crate::api::{Backend, Cancel, Output, Precision, Resolved, SaveValues, SolveOptions, Solver};
 use crate::config::{Scenario, DEFAULT_SCENARIO};
 use crate::error::Error;
 use crate::io::lock::FolderWrite;
@@ -19,6 +22,15 @@ impl From<BackendChoice> for Backend {
             BackendChoice::Cpu => Backend::Cpu,
             BackendChoice::Gpu => Backend::Gpu,
             BackendChoice::Auto => Backend::Auto,
+        }
+    }
+}
+
+impl From<PrecisionChoice> for Precision {
+    fn from(p: PrecisionChoice) -> Self {
+        match p {
+            PrecisionChoice::F32 => Precision::F32,
+            PrecisionChoice::F64 => Precision::F64,
         }
     }
 }
@@ -47,9 +59,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Solve {
             scenario,
-            backend,
+            device,
             out,
-            adapter,
             quiet,
             json,
             save_values,
@@ -61,14 +72,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 save_values: save_values.into(),
                 output: Output::Folder(out.clone()),
                 wait,
-                ..options(&solver, backend, adapter)?
+                ..options(&solver, device)?
             };
             let report = Report::new(json, quiet);
             solve(&solver, &scenario, &options, &out, report, no_plots)
         }
-        Command::Validate { scenario, adapter } => {
-            validate(&solver, &load(&scenario)?, adapter.as_deref())
-        }
+        Command::Validate {
+            scenario,
+            adapter,
+            precision,
+        } => validate(&solver, &load(&scenario)?, adapter.as_deref(), precision),
         Command::Bench {
             scheme,
             backend,
@@ -76,6 +89,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             runs,
             out,
             adapter,
+            precision,
         } => bench(
             &solver,
             &bench::Options {
@@ -85,19 +99,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 runs: runs as usize,
                 out,
                 adapter,
+                precisions: precision.map(|p| vec![p.into()]).unwrap_or_default(),
             },
         ),
         Command::Info => info(),
         Command::Sweep {
             scenario,
             vary,
-            backend,
-            adapter,
+            device,
             shard,
             out,
         } => {
             let scenario = load(&scenario)?;
-            let options = options(&solver, backend, adapter)?;
+            let options = options(&solver, device)?;
             sweep(&solver, &scenario, &vary, shard, &options, &out)
         }
         Command::SweepMerge {
@@ -108,12 +122,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Refine {
             scenario,
             levels,
-            backend,
-            adapter,
+            device,
             out,
         } => {
             let scenario = load(&scenario)?;
-            let options = options(&solver, backend, adapter)?;
+            let options = options(&solver, device)?;
             refine(&solver, &scenario, levels, &options, &out)
         }
         Command::Scenario => scenario(),
@@ -175,8 +188,14 @@ fn draw(out: &Path) -> Result<(), Error> {
 }
 
 /// `mmgame validate`: the report, then exit 1 when the backends disagree.
-fn validate(solver: &Solver, scenario: &Scenario, adapter: Option<&str>) -> Result<(), Error> {
-    let r = validate::validate(solver, scenario, adapter)?;
+fn validate(
+    solver: &Solver,
+    scenario: &Scenario,
+    adapter: Option<&str>,
+    precision: Option<PrecisionChoice>,
+) -> Result<(), Error> {
+    let precision = precision.map_or(Precision::F32, Into::into);
+    let r = validate::validate(solver, scenario, adapter, precision)?;
     report::validation(scenario, &r);
     r.failure().map_or(Ok(()), Err)
 }
@@ -250,15 +269,12 @@ fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
     Scenario::load(args.scenario.as_deref(), &args.set)
 }
 
-/// The options of a command with `--backend` and `--adapter`.
-fn options(
-    solver: &Solver,
-    backend: BackendChoice,
-    adapter: Option<String>,
-) -> Result<SolveOptions, Error> {
+/// The options of a command with `--backend`, `--adapter` and `--precision`.
+fn options(solver: &Solver, device: DeviceArgs) -> Result<SolveOptions, Error> {
     Ok(SolveOptions {
-        backend: resolve(solver, backend.into())?,
-        adapter,
+        backend: resolve(solver, device.backend.into())?,
+        adapter: device.adapter,
+        precision: device.precision.map(Into::into),
         cancel: interrupt().clone(),
         ..Default::default()
     })

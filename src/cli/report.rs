@@ -56,15 +56,16 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
                 g.time_points,
                 g.control
             );
-            out!("  step   time  no pure eq.  several eq.  max exploitability");
+            out!("  step   time  no pure eq.  several eq.  max exploitability  ambiguous");
             for d in &e.diagnostics {
                 out!(
-                    "  {:>4} {:>6.3} {:>12} {:>12} {:>19.3e}",
+                    "  {:>4} {:>6.3} {:>12} {:>12} {:>19.3e} {:>10}",
                     d.step,
                     d.time,
                     d.no_pure_equilibrium,
                     d.several_equilibria,
-                    d.max_exploitability
+                    d.max_exploitability,
+                    d.ambiguous
                 );
             }
             let several: u64 = e.diagnostics.iter().map(|d| d.several_equilibria).sum();
@@ -74,6 +75,15 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
                 run.solve_seconds,
                 run.cell_updates_per_second(),
             );
+            let ambiguous = e.diagnostics.iter().map(|d| d.ambiguous).sum();
+            let advice = crate::io::summary::precision_advice(
+                ambiguous,
+                run.cell_updates,
+                run.backend.precision,
+            );
+            if let Some(advice) = advice {
+                out!("note: {advice}");
+            }
             path(&run.path);
             let saved = match e.save_values {
                 SaveValues::T0 => " (values at t = 0)",
@@ -225,7 +235,8 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
         validate::Report::Notebook {
             cpu,
             gpu,
-            agreement,
+            steps,
+            drift,
         } => {
             out!(
                 "validate: {} scheme, grid {} fee × {}² stake × {} time points",
@@ -235,7 +246,8 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
                 g.time_points
             );
             notebook_runs(cpu, gpu);
-            notebook_agreement(agreement);
+            notebook_steps(steps);
+            notebook_drift(drift, steps.first_parting);
         }
         validate::Report::Equilibrium {
             cpu,
@@ -249,7 +261,7 @@ pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report)
                 g.time_points
             );
             equilibrium_runs(cpu, gpu);
-            equilibrium_agreement(agreement);
+            equilibrium_agreement(agreement, gpu.backend.precision.tie_tolerance());
         }
     }
     if report.passes() {
@@ -288,8 +300,9 @@ fn equilibrium_runs(cpu: &Run, gpu: &Run) {
         cpu.cell_updates_per_second()
     );
     out!(
-        "  gpu ({}, f32): {:.3} s, {:.3e} cell updates/s",
+        "  gpu ({}, {}): {:.3} s, {:.3e} cell updates/s",
         gpu.backend.device,
+        gpu.backend.precision.name(),
         gpu.solve_seconds,
         gpu.cell_updates_per_second()
     );
@@ -308,51 +321,66 @@ fn equilibrium_runs(cpu: &Run, gpu: &Run) {
     );
 }
 
-fn notebook_agreement(a: &Agreement) {
+/// The pass/fail part: every GPU step against f64 from its own inputs.
+fn notebook_steps(c: &validate::StepCheck) {
     out!(
-        "  identical actions: {} of {} ({:.4}%)",
-        a.identical,
-        a.states,
-        100.0 * a.identical as f64 / a.states as f64
+        "  step by step ({} iterations, {} decisions, each GPU choice against the f64 best response to its own inputs):",
+        c.iterations,
+        c.decisions
     );
     out!(
-        "  largest value difference: {:.3e} of the largest value (tolerance {VALUE_TOLERANCE:e})",
-        a.value_difference
+        "    {} errors (giving up more than ε = {TIE_EPSILON:e}·max|v| = {:.3e}), {} ties broken the other way within ε; largest gain given up {:.3e}",
+        c.errors.len(),
+        c.epsilon,
+        c.ties,
+        c.largest_loss
     );
     out!(
-        "  differing actions: {} ({} ties within ε = {TIE_EPSILON:e}·max|v| = {:.3e}; largest f64 gain given up {:.3e})",
-        a.differences.len(),
-        a.ties(),
-        a.epsilon,
-        a.largest_loss()
+        "    largest value error against the f64 evaluation of its own inputs: {:.3e} of the largest value (tolerance {VALUE_TOLERANCE:e})",
+        c.value_error
     );
-    for (at, loss) in a.differences.iter().take(20) {
+    for (k, at, loss) in c.errors.iter().take(20) {
         out!(
-            "    agent {} t {} fee {} stake0 {} stake1 {}: gives up {loss:.3e}{}",
+            "    iteration {k} agent {} t {} fee {} stake0 {} stake1 {}: gives up {loss:.3e}",
             at[0],
             at[1],
             at[2],
             at[3],
-            at[4],
-            if *loss <= a.epsilon { " (tie)" } else { "" }
+            at[4]
         );
     }
-    if a.differences.len() > 20 {
-        out!("    … {} more", a.differences.len() - 20);
+    if c.errors.len() > 20 {
+        out!("    … {} more", c.errors.len() - 20);
     }
 }
 
-fn equilibrium_agreement(a: &EquilibriumAgreement) {
-    use crate::gpu::equilibrium::GPU_TIE_TOLERANCE;
+/// Information: how far the two complete runs drifted apart.
+fn notebook_drift(a: &Agreement, first_parting: Option<usize>) {
+    let parting = first_parting.map_or("they never part".to_string(), |k| {
+        format!("they part at iteration {k} (the first GPU choice other than the f64 argmax on its inputs)")
+    });
     out!(
-        "  actions identical to the cpu's: {} of {} ({:.4}%); values differ by up to {:.3e} of the largest",
+        "  drift from the CPU's run (information): {} of {} actions identical ({:.4}%), values {:.3e} of the largest apart; {parting}",
+        a.identical,
+        a.states,
+        100.0 * a.identical as f64 / a.states as f64,
+        a.value_difference
+    );
+}
+
+fn equilibrium_agreement(a: &EquilibriumAgreement, tau: f64) {
+    let parting = a.first_parting.map_or("they never part".to_string(), |t| {
+        format!("they part at time step {t}")
+    });
+    out!(
+        "  actions identical to the cpu's: {} of {} ({:.4}%); values differ by up to {:.3e} of the largest; {parting}",
         a.identical,
         a.states,
         100.0 * a.identical as f64 / a.states as f64,
         a.value_difference
     );
     out!(
-        "  gpu selections checked in f64 on the gpu's own V(t+1): {} invalid (no tolerance between ½ and 2× the GPU's τ = {GPU_TIE_TOLERANCE:e}·max(1, |U|) makes them a finalist; largest miss {:.3e}); largest value error {:.3e} (tolerance {VALUE_TOLERANCE:e})",
+        "  gpu selections checked in f64 on the gpu's own V(t+1): {} invalid (no tolerance between ½ and 2× the GPU's τ = {tau:e}·max(1, |U|) makes them a finalist; largest miss {:.3e}); largest value error {:.3e} (tolerance {VALUE_TOLERANCE:e})",
         a.invalid.len(),
         a.largest_miss,
         a.value_error
@@ -509,9 +537,10 @@ pub fn bench_progress(p: bench::Progress) {
         bench::Progress::GpuSkipped(e) => out!("gpu: skipped ({e})"),
         bench::Progress::Device(d) => bench_device(d),
         bench::Progress::Measured(r, d) => out!(
-            "  {} on {}: median {:.4} s, {:.3e} cell updates/s",
+            "  {} on {} ({}): median {:.4} s, {:.3e} cell updates/s",
             r.grid.pretty(),
             d.backend.name(),
+            d.precision.name(),
             r.seconds.median,
             r.rate.median
         ),

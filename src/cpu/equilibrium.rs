@@ -8,9 +8,8 @@
 
 use std::time::Instant;
 
-use super::gain::{GainTables, StepGains};
-use super::team;
 use crate::error::Error;
+use crate::gain::{GainTables, StepGains};
 use crate::grid::{
     pair, Bracket, ClampedTransitions, Grid, Interpolation, ACTION_CODES, CONTROL_CODES, PAIR_CODES,
 };
@@ -19,6 +18,7 @@ use crate::scheme::{
     Cancel, EquilibriumSolution, Event, Observer, Precision, SliceValues, StepDiagnostics,
     StepSink, Values,
 };
+use crate::team;
 
 /// Number of action pairs of the stage game (3 × 3 controls).
 pub const PAIRS: usize = 9;
@@ -35,6 +35,9 @@ pub struct Cell {
     pub equilibria: u32,
     /// The selected pair's exploitability, 0 when ≤ τ.
     pub exploitability: f64,
+    /// Whether the tolerance decided the selection: with exact comparisons (τ = 0) another
+    /// pair would have been chosen. Such a selection is ambiguous in this precision.
+    pub ambiguous: bool,
 }
 
 /// The tables of a sweep: the clamped transition and the gain factors.
@@ -160,7 +163,15 @@ pub fn select(u: &[[f64; PAIRS]; 2], relative: f64) -> Cell {
     let chosen = (0..PAIRS)
         .find(|&n| candidate(n) && sum(n) >= best_sum - tau)
         .unwrap_or(0);
+    // The same rule with exact comparisons (first of the least e, then first of the largest
+    // sum among those): equal payoffs give the same pair, so only near ties count.
+    let exact_sum = (0..PAIRS)
+        .filter(|&n| e[n] <= e_min)
+        .map(sum)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let exact = (0..PAIRS).find(|&n| e[n] <= e_min && sum(n) >= exact_sum);
     Cell {
+        ambiguous: exact.is_some_and(|n| n != chosen),
         actions: [CONTROL_CODES[chosen / 3], CONTROL_CODES[chosen % 3]],
         values: [u[0][chosen], u[1][chosen]],
         equilibria: e.iter().filter(|&&x| x <= tau).count() as u32,
@@ -268,7 +279,7 @@ fn step(
             let cell = equilibrium_cell(k, fee, s0, s1, next);
             [*o0, *o1] = cell.values;
             [*g0, *g1] = cell.actions;
-            d.add(cell.equilibria, cell.exploitability);
+            d.add(cell.equilibria, cell.exploitability, cell.ambiguous);
         }
         Ok(d)
     })?;

@@ -1,6 +1,4 @@
-//! The CPU reference solvers (f64, multi-threaded), one module per scheme.
+//! The CPU reference solvers (f64, on the thread team), one module per scheme.
 
 pub mod equilibrium;
-pub mod gain;
 pub mod notebook;
-pub mod team;

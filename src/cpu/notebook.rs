@@ -19,8 +19,8 @@
 
 use std::time::Instant;
 
-use super::gain::{GainTables, StepGains};
-use super::team;
+use crate::gain::{GainTables, StepGains};
+use crate::team;
 
 use crate::config::SolverConfig;
 use crate::error::Error;

@@ -26,10 +26,12 @@ pub struct AdapterReport {
     pub max_storage_buffers_per_shader_stage: u32,
     pub max_compute_workgroups_per_dimension: u32,
     pub max_compute_invocations_per_workgroup: u32,
+    /// Whether kernels can compute in f64 (`SHADER_F64`).
+    pub shader_f64: bool,
 }
 
 impl AdapterReport {
-    pub fn new(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Self {
+    pub fn new(info: &wgpu::AdapterInfo, limits: &wgpu::Limits, features: wgpu::Features) -> Self {
         AdapterReport {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend).to_lowercase(),
@@ -41,6 +43,7 @@ impl AdapterReport {
             max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            shader_f64: features.contains(wgpu::Features::SHADER_F64),
         }
     }
 }
@@ -65,7 +68,7 @@ pub fn adapters() -> Vec<AdapterReport> {
     let instance = instance();
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
         .iter()
-        .map(|a| AdapterReport::new(&a.get_info(), &a.limits()))
+        .map(|a| AdapterReport::new(&a.get_info(), &a.limits(), a.features()))
         .collect()
 }
 
@@ -104,9 +107,12 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // f64 kernels (`--precision f64`) where the adapter has them.
+        let features = adapter.features() & wgpu::Features::SHADER_F64;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("mmgame"),
             required_limits: limits.clone(),
+            required_features: features,
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", info.name)))?;
@@ -118,8 +124,21 @@ impl GpuContext {
         })
     }
 
+    /// Whether kernels can compute in `precision` on this device: f64 needs `SHADER_F64`.
+    pub fn check_precision(&self, precision: crate::scheme::Precision) -> Result<(), Error> {
+        if precision == crate::scheme::Precision::F64
+            && !self.device.features().contains(wgpu::Features::SHADER_F64)
+        {
+            return Err(Error::Gpu(format!(
+                "--precision f64: adapter {} has no f64 in shaders (SHADER_F64); use --precision f32 or the CPU",
+                self.info.name
+            )));
+        }
+        Ok(())
+    }
+
     pub fn report(&self) -> AdapterReport {
-        AdapterReport::new(&self.info, &self.limits)
+        AdapterReport::new(&self.info, &self.limits, self.device.features())
     }
 
     /// Builds a compute pipeline from a kernel's full WGSL source (see `layout::kernel_source`);

@@ -1,42 +1,71 @@
 //! Data shared with the WGSL kernels: the uniform structs (4-byte scalars, `#[repr(C)]`, Pod),
-//! the constants prepended to every shader, the table layout, and dispatch sizes. Both the
-//! solver and the tests use these, so a size is computed in one place.
+//! the constants and the arithmetic type prepended to every shader, the tables the kernels
+//! read, and dispatch sizes. Both the solvers and the tests use these, so a size is computed in
+//! one place.
+//!
+//! The model is defined once, on the host: the kernels read the running gain from the tables
+//! the CPU solvers use (`crate::gain`, built in f64 and uploaded in the kernels' precision), so
+//! they only add, multiply and compare. That is what lets them run in f64 where the adapter
+//! has `SHADER_F64` (WGSL has no f64 `exp`).
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::grid::{Grid, Transitions, ACTION_CODES, PAIR_CODES};
-use crate::model::{FeeResponse, Game, StakeResponse};
+use crate::error::Error;
+use crate::gain::{GainTables, StepGains};
+use crate::grid::{ClampedTransitions, Grid, Transitions, ACTION_CODES, CONTROL_CODES, PAIR_CODES};
+use crate::model::Game;
+use crate::scheme::Precision;
 
 /// Invocations per workgroup of every kernel.
 pub const WORKGROUP_SIZE: u32 = 256;
 
-/// The per-solve parameters (`Params` in shaders/common.wgsl; a test compares the layouts).
+/// Action pairs of the `equilibrium` stage game (3 × 3 controls).
+pub const PAIRS: u32 = (CONTROL_CODES.len() * CONTROL_CODES.len()) as u32;
+
+/// The `equilibrium` kernel packs both agents' codes into one u32: agent 1's code is shifted
+/// by this many bits.
+pub const ACTION_PACK_SHIFT: u32 = 8;
+
+/// u32 words per workgroup in the `equilibrium` diagnostics: states without a pure
+/// equilibrium, states with several, the largest selected exploitability (f32 bits), states
+/// whose selection the tolerance decided.
+pub const DIAGNOSTICS_STRIDE: u32 = 4;
+
+/// "No state": [`Params::perturbed_state`] when no kernel output is perturbed.
+pub const NO_STATE: u32 = u32::MAX;
+
+/// The per-solve parameters (`Params` in shaders/common.wgsl; a test compares the layouts
+/// field by field): the grid's sizes and where each table sits in `indices` (u32) and `tables`
+/// (the kernels' real type).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct Params {
     pub fee_points: u32,
     pub stake_points: u32,
     pub slice_len: u32,
+    /// Test-only: the state whose chosen action a kernel deliberately gets wrong, so that a
+    /// test can show that validation catches a wrong kernel. [`NO_STATE`] otherwise.
+    pub perturbed_state: u32,
     pub fee_nearest_at: u32,
     pub fee_step_at: u32,
     pub stake_nearest_at: u32,
     pub stake_step_at: u32,
-    pub stake_post_at: u32,
-    pub risk_weight: f32,
-    pub fee_offset: f32,
-    pub stake_slope: f32,
-    pub stake_shift: f32,
-    pub volatility0: f32,
-    pub volatility1: f32,
-    pub max_volume0: f32,
-    pub max_volume1: f32,
-    pub dt: f32,
-    pub stake_response_at_zero: f32,
     pub action_change_at: u32,
+    pub fee_lo_at: u32,
+    pub fee_hi_at: u32,
+    pub stake_lo_at: u32,
+    pub stake_hi_at: u32,
+    pub stake_factor0_at: u32,
+    pub stake_factor1_at: u32,
+    pub fee_gain_at: u32,
+    pub holding_at: u32,
+    pub fee_weight_at: u32,
+    pub stake_weight_at: u32,
     pub _pad: u32,
 }
 
-/// One dispatch's time step (`Step` in shaders/common.wgsl).
+/// One dispatch's time step (`Step` in shaders/common.wgsl): which slice of the per-step
+/// tables it reads, and for the best response the agent and where its partial sums go.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct Step {
@@ -44,188 +73,206 @@ pub struct Step {
     pub agent: u32,
     pub partials_at: u32,
     pub _pad: u32,
-    pub discount: f32,
-    pub growth0: f32,
-    pub growth1: f32,
-    pub _pad1: f32,
-}
-
-/// Where the `equilibrium` scheme's tables sit (`Sweep` in shaders/equilibrium_step.wgsl).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
-pub struct Sweep {
-    pub fee_lo_at: u32,
-    pub fee_hi_at: u32,
-    pub stake_lo_at: u32,
-    pub stake_hi_at: u32,
-    pub fee_weight_at: u32,
-    pub stake_weight_at: u32,
-    pub stake_post_at: u32,
-    pub tie_tolerance: f32,
-}
-
-impl Sweep {
-    /// The parameters and tables of an `equilibrium` sweep: `indices` holds the brackets'
-    /// lo/hi nodes, `posts` the clamped post-move fees (first) and stakes and the weights.
-    pub fn new(
-        game: &Game,
-        grid: &Grid,
-        tr: &crate::grid::ClampedTransitions,
-        tie_tolerance: f64,
-    ) -> (Params, Sweep, Tables) {
-        // The model constants come from the notebook's parameters; their table offsets are
-        // not used by the equilibrium kernel.
-        let (params, _) = Params::notebook(game, grid, &Transitions::notebook(game, grid));
-        let mut indices = Vec::new();
-        let mut at = |table: &[u32]| {
-            let start = indices.len() as u32;
-            indices.extend_from_slice(table);
-            start
-        };
-        let fee_lo_at = at(&tr.fee.lo);
-        let fee_hi_at = at(&tr.fee.hi);
-        let stake_lo_at = at(&tr.stake.lo);
-        let stake_hi_at = at(&tr.stake.hi);
-        let mut posts: Vec<f32> = tr.fee_post.iter().map(|&f| f as f32).collect();
-        let mut at = |table: &[f64]| {
-            let start = posts.len() as u32;
-            posts.extend(table.iter().map(|&x| x as f32));
-            start
-        };
-        let stake_post_at = at(&tr.stake_post);
-        let fee_weight_at = at(&tr.fee.weight);
-        let stake_weight_at = at(&tr.stake.weight);
-        let sweep = Sweep {
-            fee_lo_at,
-            fee_hi_at,
-            stake_lo_at,
-            stake_hi_at,
-            fee_weight_at,
-            stake_weight_at,
-            stake_post_at,
-            tie_tolerance: tie_tolerance as f32,
-        };
-        (params, sweep, Tables { indices, posts })
-    }
-}
-
-/// Field names and byte offsets of [`Params`], for the layout test against the WGSL struct.
-pub fn params_fields() -> Vec<(&'static str, usize)> {
-    use std::mem::offset_of;
-    vec![
-        ("fee_points", offset_of!(Params, fee_points)),
-        ("stake_points", offset_of!(Params, stake_points)),
-        ("slice_len", offset_of!(Params, slice_len)),
-        ("fee_nearest_at", offset_of!(Params, fee_nearest_at)),
-        ("fee_step_at", offset_of!(Params, fee_step_at)),
-        ("stake_nearest_at", offset_of!(Params, stake_nearest_at)),
-        ("stake_step_at", offset_of!(Params, stake_step_at)),
-        ("stake_post_at", offset_of!(Params, stake_post_at)),
-        ("risk_weight", offset_of!(Params, risk_weight)),
-        ("fee_offset", offset_of!(Params, fee_offset)),
-        ("stake_slope", offset_of!(Params, stake_slope)),
-        ("stake_shift", offset_of!(Params, stake_shift)),
-        ("volatility0", offset_of!(Params, volatility0)),
-        ("volatility1", offset_of!(Params, volatility1)),
-        ("max_volume0", offset_of!(Params, max_volume0)),
-        ("max_volume1", offset_of!(Params, max_volume1)),
-        ("dt", offset_of!(Params, dt)),
-        (
-            "stake_response_at_zero",
-            offset_of!(Params, stake_response_at_zero),
-        ),
-        ("action_change_at", offset_of!(Params, action_change_at)),
-        ("_pad", offset_of!(Params, _pad)),
-    ]
-}
-
-/// The grid tables the kernels read, flattened: `indices` holds the nearest and stepped nodes
-/// and the per-pair action changes (u32), `posts` the post-move fees and stakes (f32 of the
-/// f64 values, so both backends move to the same points).
-pub struct Tables {
-    pub indices: Vec<u32>,
-    pub posts: Vec<f32>,
-}
-
-impl Params {
-    /// The parameters and tables of a `notebook` solve.
-    pub fn notebook(game: &Game, grid: &Grid, tr: &Transitions) -> (Params, Tables) {
-        let mut indices = Vec::new();
-        let mut at = |table: &[u32]| {
-            let start = indices.len() as u32;
-            indices.extend_from_slice(table);
-            start
-        };
-        let fee_nearest_at = at(&tr.fee_nearest);
-        let fee_step_at = at(&tr.fee_step);
-        let stake_nearest_at = at(&tr.stake_nearest);
-        let stake_step_at = at(&tr.stake_step);
-        let change: Vec<u32> = (0..PAIR_CODES)
-            .map(|p| {
-                let v = |c: usize| grid.actions.value(c as u8);
-                v(p / ACTION_CODES).abs_diff(v(p % ACTION_CODES)) as u32
-            })
-            .collect();
-        let action_change_at = at(&change);
-        let mut posts: Vec<f32> = tr.fee_post.iter().map(|&f| f as f32).collect();
-        let stake_post_at = posts.len() as u32;
-        posts.extend(tr.stake_post.iter().map(|&s| s as f32));
-
-        let FeeResponse::Reciprocal { offset } = game.model.fee_response;
-        let StakeResponse::Logistic { slope, shift } = game.model.stake_response;
-        let params = Params {
-            fee_points: grid.fee.len() as u32,
-            stake_points: grid.stake.len() as u32,
-            slice_len: grid.slice_len() as u32,
-            fee_nearest_at,
-            fee_step_at,
-            stake_nearest_at,
-            stake_step_at,
-            stake_post_at,
-            risk_weight: game.model.risk_weight as f32,
-            fee_offset: offset as f32,
-            stake_slope: slope as f32,
-            stake_shift: shift as f32,
-            volatility0: game.agents[0].volatility as f32,
-            volatility1: game.agents[1].volatility as f32,
-            max_volume0: game.agents[0].max_volume as f32,
-            max_volume1: game.agents[1].max_volume as f32,
-            dt: grid.dt as f32,
-            stake_response_at_zero: (1.0 / (1.0 + shift.exp())) as f32,
-            action_change_at,
-            _pad: 0,
-        };
-        (params, Tables { indices, posts })
-    }
 }
 
 impl Step {
-    pub fn new(game: &Game, grid: &Grid, time_index: usize, agent: u32, partials_at: u32) -> Self {
-        let time = grid.time.nodes[time_index];
+    pub fn new(time_index: usize, agent: u32, partials_at: u32) -> Self {
         Step {
             time_index: time_index as u32,
             agent,
             partials_at,
             _pad: 0,
-            discount: game.discount(time) as f32,
-            growth0: (game.agents[0].capital_cost * time).exp() as f32,
-            growth1: (game.agents[1].capital_cost * time).exp() as f32,
-            _pad1: 0.0,
         }
     }
 }
 
-/// The WGSL constants prepended to every kernel.
-pub fn shader_prelude() -> String {
-    format!(
-        "const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;\nconst ACTION_CODES: u32 = {ACTION_CODES}u;\nconst PAIR_CODES: u32 = {PAIR_CODES}u;\n"
+/// Field names and byte offsets of a Pod struct, for the layout tests against WGSL.
+macro_rules! fields {
+    ($t:ty, $($f:ident),*) => {
+        vec![$((stringify!($f), std::mem::offset_of!($t, $f))),*]
+    };
+}
+
+/// Field names and byte offsets of [`Params`].
+pub fn params_fields() -> Vec<(&'static str, usize)> {
+    fields!(
+        Params,
+        fee_points,
+        stake_points,
+        slice_len,
+        perturbed_state,
+        fee_nearest_at,
+        fee_step_at,
+        stake_nearest_at,
+        stake_step_at,
+        action_change_at,
+        fee_lo_at,
+        fee_hi_at,
+        stake_lo_at,
+        stake_hi_at,
+        stake_factor0_at,
+        stake_factor1_at,
+        fee_gain_at,
+        holding_at,
+        fee_weight_at,
+        stake_weight_at,
+        _pad
     )
 }
 
-/// A kernel's full source: the prelude, common.wgsl, then `parts` (shared per-state functions
-/// first, the kernel's own file last).
-pub fn kernel_source(parts: &[&str]) -> String {
-    let mut source = shader_prelude() + COMMON;
+/// Field names and byte offsets of [`Step`].
+pub fn step_fields() -> Vec<(&'static str, usize)> {
+    fields!(Step, time_index, agent, partials_at, _pad)
+}
+
+/// The tables the kernels read, flattened: `indices` holds nodes and action changes (u32),
+/// `reals` the gain tables and interpolation weights, in f64 until uploaded in the kernels'
+/// precision.
+pub struct Tables {
+    pub indices: Vec<u32>,
+    pub reals: Vec<f64>,
+}
+
+impl Tables {
+    fn index(&mut self, table: &[u32]) -> u32 {
+        let start = self.indices.len() as u32;
+        self.indices.extend_from_slice(table);
+        start
+    }
+
+    fn real(&mut self, table: &[f64]) -> u32 {
+        let start = self.reals.len() as u32;
+        self.reals.extend_from_slice(table);
+        start
+    }
+
+    /// `reals` as the bytes of an array of `precision`.
+    pub fn real_bytes(&self, precision: Precision) -> Vec<u8> {
+        match precision {
+            Precision::F64 => bytemuck::cast_slice(&self.reals).to_vec(),
+            Precision::F32 => {
+                let narrow: Vec<f32> = self.reals.iter().map(|&x| x as f32).collect();
+                bytemuck::cast_slice(&narrow).to_vec()
+            }
+        }
+    }
+
+    /// Bytes of `reals` in `precision`.
+    pub fn real_len_bytes(&self, precision: Precision) -> u64 {
+        self.reals.len() as u64 * precision.bytes()
+    }
+
+    /// The running gain's tables (the CPU's, `crate::gain`): each agent's stake factor, and
+    /// per time step the scaled fee gain and both agents' holding costs, every step's after
+    /// the previous one.
+    fn gains(
+        &mut self,
+        params: &mut Params,
+        game: &Game,
+        grid: &Grid,
+        (fee_post, stake_post): (&[f64], &[f64]),
+    ) -> Result<(), Error> {
+        let threads = crate::team::default_threads();
+        let gains = GainTables::new(game, grid, fee_post, stake_post, threads)?;
+        params.stake_factor0_at = self.real(&gains.stake_factor[0]);
+        params.stake_factor1_at = self.real(&gains.stake_factor[1]);
+        let steps: Vec<StepGains> = (0..grid.time.len() - 1)
+            .map(|t| StepGains::new(game, grid, &gains, stake_post, t))
+            .collect();
+        params.fee_gain_at = self.reals.len() as u32;
+        for s in &steps {
+            self.real(&s.fee_gain);
+        }
+        params.holding_at = self.reals.len() as u32;
+        for s in &steps {
+            self.real(&s.holding[0]);
+            self.real(&s.holding[1]);
+        }
+        Ok(())
+    }
+}
+
+fn grid_params(grid: &Grid) -> Params {
+    Params {
+        fee_points: grid.fee.len() as u32,
+        stake_points: grid.stake.len() as u32,
+        slice_len: grid.slice_len() as u32,
+        perturbed_state: NO_STATE,
+        ..Zeroable::zeroed()
+    }
+}
+
+/// The parameters and tables of a `notebook` solve.
+pub fn notebook_tables(
+    game: &Game,
+    grid: &Grid,
+    tr: &Transitions,
+) -> Result<(Params, Tables), Error> {
+    let mut params = grid_params(grid);
+    let mut t = Tables {
+        indices: Vec::new(),
+        reals: Vec::new(),
+    };
+    params.fee_nearest_at = t.index(&tr.fee_nearest);
+    params.fee_step_at = t.index(&tr.fee_step);
+    params.stake_nearest_at = t.index(&tr.stake_nearest);
+    params.stake_step_at = t.index(&tr.stake_step);
+    let change: Vec<u32> = (0..PAIR_CODES)
+        .map(|p| {
+            let v = |c: usize| grid.actions.value(c as u8);
+            v(p / ACTION_CODES).abs_diff(v(p % ACTION_CODES)) as u32
+        })
+        .collect();
+    params.action_change_at = t.index(&change);
+    t.gains(&mut params, game, grid, (&tr.fee_post, &tr.stake_post))?;
+    Ok((params, t))
+}
+
+/// The parameters and tables of an `equilibrium` sweep: the brackets' lo/hi nodes and
+/// weights, and the gain at the clamped post-move points.
+pub fn equilibrium_tables(
+    game: &Game,
+    grid: &Grid,
+    tr: &ClampedTransitions,
+) -> Result<(Params, Tables), Error> {
+    let mut params = grid_params(grid);
+    let mut t = Tables {
+        indices: Vec::new(),
+        reals: Vec::new(),
+    };
+    params.fee_lo_at = t.index(&tr.fee.lo);
+    params.fee_hi_at = t.index(&tr.fee.hi);
+    params.stake_lo_at = t.index(&tr.stake.lo);
+    params.stake_hi_at = t.index(&tr.stake.hi);
+    params.fee_weight_at = t.real(&tr.fee.weight);
+    params.stake_weight_at = t.real(&tr.stake.weight);
+    t.gains(&mut params, game, grid, (&tr.fee_post, &tr.stake_post))?;
+    Ok((params, t))
+}
+
+/// The WGSL prelude of every kernel: the arithmetic type and the constants shared with Rust.
+pub fn shader_prelude(precision: Precision) -> String {
+    format!(
+        "alias real = {real};\n\
+         const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;\n\
+         const ACTION_CODES: u32 = {ACTION_CODES}u;\n\
+         const PAIR_CODES: u32 = {PAIR_CODES}u;\n\
+         const CONTROLS: u32 = {controls}u;\n\
+         const PAIRS: u32 = {PAIRS}u;\n\
+         const ACTION_PACK_SHIFT: u32 = {ACTION_PACK_SHIFT}u;\n\
+         const DIAGNOSTICS_STRIDE: u32 = {DIAGNOSTICS_STRIDE}u;\n\
+         const NO_STATE: u32 = {NO_STATE}u;\n\
+         const TIE_TOLERANCE: real = {tie:e};\n",
+        real = precision.name(),
+        controls = CONTROL_CODES.len(),
+        tie = precision.tie_tolerance(),
+    )
+}
+
+/// A kernel's full source in `precision`: the prelude, common.wgsl, then `parts` (shared
+/// per-state functions first, the kernel's own file last).
+pub fn kernel_source(precision: Precision, parts: &[&str]) -> String {
+    let mut source = shader_prelude(precision) + COMMON;
     for part in parts {
         source.push_str(part);
     }
@@ -241,10 +288,11 @@ pub const NOTEBOOK_STEP_KERNEL: [&str; 3] = [
     NOTEBOOK_BEST_RESPONSE_STATE,
     NOTEBOOK_STEP,
 ];
+pub const EQUILIBRIUM_STEP_KERNEL: [&str; 2] = [EQUILIBRIUM_STATE, EQUILIBRIUM_STEP];
 
 /// A kernel that needs only the constants (no parameters): the prelude and its own file.
 pub fn standalone_source(kernel: &str) -> String {
-    format!("{}{}", shader_prelude(), kernel)
+    format!("{}{}", shader_prelude(Precision::F32), kernel)
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -255,6 +303,7 @@ pub const NOTEBOOK_BEST_RESPONSE_STATE: &str =
 pub const NOTEBOOK_STEP: &str = include_str!("../../shaders/notebook_step.wgsl");
 pub const NOTEBOOK_EVALUATE: &str = include_str!("../../shaders/notebook_evaluate.wgsl");
 pub const NOTEBOOK_BEST_RESPONSE: &str = include_str!("../../shaders/notebook_best_response.wgsl");
+pub const EQUILIBRIUM_STATE: &str = include_str!("../../shaders/equilibrium_state.wgsl");
 pub const EQUILIBRIUM_STEP: &str = include_str!("../../shaders/equilibrium_step.wgsl");
 pub const NOTEBOOK_POLICY_CHANGE: &str = include_str!("../../shaders/notebook_policy_change.wgsl");
 

@@ -1,5 +1,6 @@
 //! The `notebook` scheme on the GPU: the same iteration as `cpu::notebook`, with each time
-//! step's evaluation and best responses as compute dispatches over the whole grid (f32).
+//! step's evaluation and best responses as compute dispatches over the whole grid, in f32 or
+//! (where the adapter has `SHADER_F64`) f64.
 //!
 //! Every (agent, time) slice of the values and actions is its own buffer, so a grid works
 //! whenever one agent's time slice fits in a storage binding, however many time points it has.
@@ -18,12 +19,17 @@ use super::layout::{self, Params, Step, WORKGROUP_SIZE};
 use crate::config::SolverConfig;
 use crate::error::Error;
 use crate::grid::{Grid, Transitions, INITIAL_ACTION};
+use crate::grid::{ACTION_CODES, PAIR_CODES};
 use crate::model::Game;
-use crate::scheme::{Cancel, Event, Observer, Solution, Values};
+use crate::scheme::{Cancel, Event, Observer, Precision, Solution, Values};
 
-/// The notebook scheme's pipelines, built once per context and reused for every solve.
+/// The notebook scheme's pipelines in one precision, built once per context and reused for
+/// every solve.
 pub struct NotebookGpu {
     ctx: GpuContext,
+    precision: Precision,
+    /// Test-only: see [`NotebookGpu::with_perturbed_state`].
+    perturbed_state: u32,
     /// Workgroups per dispatch dimension: the adapter's limit, lowered in tests to force
     /// two-dimensional dispatches on small grids.
     max_workgroups_per_dimension: u32,
@@ -38,49 +44,89 @@ pub struct NotebookGpu {
 /// Storage buffers `notebook_step` binds.
 pub const STEP_STORAGE_BUFFERS: u32 = 11;
 
-/// Bytes of one agent's time slice (f32 values, u32 actions).
-pub fn slice_bytes(grid: &Grid) -> u64 {
+/// Bytes of one agent's time slice of values in `precision` (u32 actions take 4 per state).
+pub fn slice_bytes(grid: &Grid, precision: Precision) -> u64 {
+    grid.slice_len() as u64 * precision.bytes()
+}
+
+/// Bytes of one agent's time slice of u32 action codes.
+fn action_bytes(grid: &Grid) -> u64 {
     grid.slice_len() as u64 * 4
 }
 
-/// Checks that one agent's time slice fits in a storage binding of this adapter; the error
-/// names the limit and the largest grid that fits.
-pub fn check_fits(ctx: &GpuContext, grid: &Grid) -> Result<(), Error> {
+/// Checks that one agent's time slice, and the tables (`tables_bytes`), each fit in a storage
+/// binding of this adapter; the error names the limit and the largest grid that fits.
+pub fn check_fits(
+    ctx: &GpuContext,
+    grid: &Grid,
+    precision: Precision,
+    tables_bytes: u64,
+) -> Result<(), Error> {
+    ctx.check_precision(precision)?;
     let limit = ctx
         .limits
         .max_storage_buffer_binding_size
         .min(ctx.limits.max_buffer_size);
-    let needed = slice_bytes(grid);
-    if needed <= limit && grid.slice_len() < u32::MAX as usize {
-        return Ok(());
-    }
+    let needed = slice_bytes(grid, precision).max(action_bytes(grid));
     let nf = grid.fee.len() as u64;
-    let largest_stake = ((limit / 4 / nf) as f64).sqrt().floor() as u64;
-    Err(Error::TooLarge(format!(
-        "grid: one agent's time slice needs {needed} bytes ({} fee × {}² stake × 4), but adapter {} binds at most {limit} bytes per storage buffer; at fee_points = {nf} the largest stake_points that fits is {largest_stake}",
-        nf,
-        grid.stake.len(),
-        ctx.info.name
-    )))
+    let ns = grid.stake.len();
+    if needed > limit || grid.slice_len() >= u32::MAX as usize {
+        let largest_stake = ((limit / precision.bytes().max(4) / nf) as f64)
+            .sqrt()
+            .floor() as u64;
+        return Err(Error::TooLarge(format!(
+            "grid: one agent's time slice needs {needed} bytes ({nf} fee × {ns}² stake × {}), but adapter {} binds at most {limit} bytes per storage buffer; at fee_points = {nf} the largest stake_points that fits is {largest_stake}",
+            precision.bytes().max(4),
+            ctx.info.name
+        )));
+    }
+    if tables_bytes > limit {
+        // The stake factors dominate: 2 agents × (4·stake_points)² values.
+        let largest_stake = ((limit / precision.bytes() / 32) as f64).sqrt().floor() as u64;
+        return Err(Error::TooLarge(format!(
+            "grid: the gain tables need {tables_bytes} bytes in {} (2 × (4·{ns})² stake factors), but adapter {} binds at most {limit} bytes per storage buffer; the largest stake_points that fits is about {largest_stake}",
+            precision.name(),
+            ctx.info.name
+        )));
+    }
+    Ok(())
 }
 
+/// Bytes of the notebook scheme's gain tables in `precision` (what [`check_fits`] checks
+/// before anything is built): both stake factors and every step's fee gains and holdings.
+pub fn tables_bytes(grid: &Grid, precision: Precision) -> u64 {
+    let (nf, ns4, steps) = (
+        grid.fee.len() as u64,
+        (grid.stake.len() * ACTION_CODES) as u64,
+        grid.time.len() as u64 - 1,
+    );
+    let reals = 2 * ns4 * ns4 + steps * (nf * PAIR_CODES as u64 + 2 * ns4) + 2 * ns4;
+    reals * precision.bytes()
+}
+
+/// One iteration's results, read back for validation: every action and value slice.
+pub type IterationRecord<'a> = &'a mut dyn FnMut(&Solution) -> Result<(), Error>;
+
 impl NotebookGpu {
-    pub fn new(ctx: &GpuContext) -> Result<Self, Error> {
+    pub fn new(ctx: &GpuContext, precision: Precision) -> Result<Self, Error> {
+        ctx.check_precision(precision)?;
         Ok(NotebookGpu {
             ctx: ctx.clone(),
+            precision,
+            perturbed_state: layout::NO_STATE,
             max_workgroups_per_dimension: ctx.limits.max_compute_workgroups_per_dimension,
             evaluate: ctx.pipeline(
                 "notebook_evaluate",
-                layout::kernel_source(&layout::NOTEBOOK_EVALUATE_KERNEL),
+                layout::kernel_source(precision, &layout::NOTEBOOK_EVALUATE_KERNEL),
             )?,
             best_response: ctx.pipeline(
                 "notebook_best_response",
-                layout::kernel_source(&layout::NOTEBOOK_BEST_RESPONSE_KERNEL),
+                layout::kernel_source(precision, &layout::NOTEBOOK_BEST_RESPONSE_KERNEL),
             )?,
             step: if ctx.limits.max_storage_buffers_per_shader_stage >= STEP_STORAGE_BUFFERS {
                 Some(ctx.pipeline(
                     "notebook_step",
-                    layout::kernel_source(&layout::NOTEBOOK_STEP_KERNEL),
+                    layout::kernel_source(precision, &layout::NOTEBOOK_STEP_KERNEL),
                 )?)
             } else {
                 None
@@ -104,6 +150,14 @@ impl NotebookGpu {
         self.step.is_some()
     }
 
+    /// Test-only: agent 0's best response at slice state `state` takes the next control
+    /// instead of the best one, at every time step, so that a test can show that validation
+    /// catches a wrong kernel and names the state.
+    pub fn with_perturbed_state(mut self, state: u32) -> Self {
+        self.perturbed_state = state;
+        self
+    }
+
     /// Caps the workgroups per dispatch dimension below the adapter's limit.
     pub fn with_max_workgroups_per_dimension(mut self, max: u32) -> Self {
         self.max_workgroups_per_dimension = max.clamp(1, self.max_workgroups_per_dimension);
@@ -120,14 +174,43 @@ impl NotebookGpu {
         cancel: &Cancel,
         observer: &mut dyn Observer,
     ) -> Result<Solution, Error> {
-        check_fits(&self.ctx, grid)?;
+        self.solve_recorded(game, grid, solver, cancel, observer, None)
+    }
+
+    /// [`NotebookGpu::solve`], reading back every action and value slice after each
+    /// iteration for `record` (what validation by step needs; costly on fine grids).
+    pub fn solve_recorded(
+        &self,
+        game: &Game,
+        grid: &Grid,
+        solver: &SolverConfig,
+        cancel: &Cancel,
+        observer: &mut dyn Observer,
+        record: Option<IterationRecord>,
+    ) -> Result<Solution, Error> {
+        check_fits(
+            &self.ctx,
+            grid,
+            self.precision,
+            tables_bytes(grid, self.precision),
+        )?;
         let start = Instant::now();
+        let tr = Transitions::notebook(game, grid);
+        let (mut params, tables) = layout::notebook_tables(game, grid, &tr)?;
+        params.perturbed_state = self.perturbed_state;
         self.ctx.checked("solving the notebook scheme", || {
             let plan = DispatchPlan::new(grid, self.max_workgroups_per_dimension);
-            let buffers = Buffers::new(&self.ctx.device, game, grid, &plan);
+            let buffers = Buffers::new(
+                &self.ctx.device,
+                grid,
+                &plan,
+                (&params, &tables),
+                self.precision,
+            );
             let bind_groups = self.bind_groups(&buffers, &plan);
+            let run = (&plan, &buffers, &bind_groups);
             let (policy_change, converged, last_new) =
-                self.iterate(solver, &plan, &buffers, &bind_groups, cancel, observer)?;
+                self.iterate(grid, solver, run, cancel, observer, record)?;
             let (values, policy) = self.read_back(grid, &buffers, last_new)?;
             Ok(Solution {
                 shape: [
@@ -137,7 +220,7 @@ impl NotebookGpu {
                     grid.stake.len(),
                     grid.stake.len(),
                 ],
-                values: Values::F32(values),
+                values,
                 policy,
                 policy_change,
                 converged,
@@ -146,16 +229,17 @@ impl NotebookGpu {
         })?
     }
 
-    /// Runs the iterations: one submission and one policy-change readback each. Returns the
-    /// policy changes, whether they converged, and the value set the last one wrote.
+    /// Runs the iterations: one submission and one policy-change readback each (and, when
+    /// recording, every slice). Returns the policy changes, whether they converged, and the
+    /// value set the last one wrote.
     fn iterate(
         &self,
+        grid: &Grid,
         solver: &SolverConfig,
-        plan: &DispatchPlan,
-        b: &Buffers,
-        groups: &BindGroups,
+        (plan, b, groups): (&DispatchPlan, &Buffers, &BindGroups),
         cancel: &Cancel,
         observer: &mut dyn Observer,
+        mut record: Option<IterationRecord>,
     ) -> Result<(Vec<f64>, bool, usize), Error> {
         let mut policy_change = Vec::new();
         let mut last_new = 0;
@@ -202,6 +286,9 @@ impl NotebookGpu {
             let changed: u64 = counts.iter().map(|&s| s as u64).sum();
             let change = changed as f64 / plan.rows as f64;
             policy_change.push(change);
+            if let Some(record) = record.as_mut() {
+                record(&self.snapshot(grid, b, new, &policy_change)?)?;
+            }
             observer.event(&Event::Iteration {
                 iteration: iteration + 1,
                 policy_change: change,
@@ -213,28 +300,50 @@ impl NotebookGpu {
         Ok((policy_change, false, last_new))
     }
 
-    /// Every slice of the last value set and of the actions, in (agent, time) order.
-    fn read_back(
+    /// The state after an iteration that wrote value set `set`, for validation by step.
+    fn snapshot(
         &self,
         grid: &Grid,
         b: &Buffers,
-        last_new: usize,
-    ) -> Result<(Vec<f32>, Vec<u8>), Error> {
+        set: usize,
+        changes: &[f64],
+    ) -> Result<Solution, Error> {
+        let (values, policy) = self.read_back(grid, b, set)?;
+        let (nt, nf, ns) = (grid.time.len(), grid.fee.len(), grid.stake.len());
+        Ok(Solution {
+            shape: [2, nt, nf, ns, ns],
+            values,
+            policy,
+            policy_change: changes.to_vec(),
+            converged: false,
+            solve_seconds: 0.0,
+        })
+    }
+
+    /// Every slice of value set `set` and of the actions, in (agent, time) order.
+    fn read_back(&self, grid: &Grid, b: &Buffers, set: usize) -> Result<(Values, Vec<u8>), Error> {
         let nt = grid.time.len();
-        let mut values = Vec::with_capacity(2 * nt * grid.slice_len());
-        let mut policy = Vec::with_capacity(2 * nt * grid.slice_len());
+        let len = 2 * nt * grid.slice_len();
+        let mut policy = Vec::with_capacity(len);
+        let (mut wide, mut narrow) = (Vec::new(), Vec::new());
         for agent in 0..2 {
             for t in 0..nt {
-                let v: Vec<f32> = self
-                    .ctx
-                    .read_buffer(&b.values[last_new][agent][t], slice_bytes(grid))?;
-                values.extend_from_slice(&v);
+                let buffer = &b.values[set][agent][t];
+                let bytes = slice_bytes(grid, self.precision);
+                match self.precision {
+                    Precision::F64 => wide.extend(self.ctx.read_buffer::<f64>(buffer, bytes)?),
+                    Precision::F32 => narrow.extend(self.ctx.read_buffer::<f32>(buffer, bytes)?),
+                }
                 let a: Vec<u32> = self
                     .ctx
-                    .read_buffer(&b.actions[agent][t], slice_bytes(grid))?;
+                    .read_buffer(&b.actions[agent][t], action_bytes(grid))?;
                 policy.extend(a.iter().map(|&c| c as u8));
             }
         }
+        let values = match self.precision {
+            Precision::F64 => Values::F64(wide),
+            Precision::F32 => Values::F32(narrow),
+        };
         Ok((values, policy))
     }
 
@@ -256,7 +365,7 @@ impl NotebookGpu {
                             &b.params,
                             &b.eval_steps[t],
                             &b.indices,
-                            &b.posts,
+                            &b.tables,
                             &a[0][t],
                             &a[1][t],
                             &v[old][0][t + 1],
@@ -274,7 +383,7 @@ impl NotebookGpu {
                                 &b.params,
                                 &b.br_steps[agent][t],
                                 &b.indices,
-                                &b.posts,
+                                &b.tables,
                                 &a[0][t],
                                 &a[1][t],
                                 &v[new][0][t + 1],
@@ -295,7 +404,7 @@ impl NotebookGpu {
                     &b.params,
                     &b.eval_steps[t],
                     &b.indices,
-                    &b.posts,
+                    &b.tables,
                     &a[0][t],
                     &a[1][t],
                     &v[old][0][t + 1],
@@ -368,7 +477,8 @@ impl DispatchPlan {
 struct Buffers {
     params: wgpu::Buffer,
     indices: wgpu::Buffer,
-    posts: wgpu::Buffer,
+    /// The gain tables in the kernels' precision.
+    tables: wgpu::Buffer,
     /// values[set][agent][t]: two sets, v_old and v_new, whose roles swap every iteration.
     values: [[Vec<wgpu::Buffer>; 2]; 2],
     /// actions[agent][t], u32 action codes.
@@ -382,10 +492,14 @@ struct Buffers {
 }
 
 impl Buffers {
-    fn new(device: &wgpu::Device, game: &Game, grid: &Grid, plan: &DispatchPlan) -> Self {
+    fn new(
+        device: &wgpu::Device,
+        grid: &Grid,
+        plan: &DispatchPlan,
+        (params, tables): (&Params, &layout::Tables),
+        precision: Precision,
+    ) -> Self {
         let nt = grid.time.len();
-        let tr = Transitions::notebook(game, grid);
-        let (params, tables) = Params::notebook(game, grid, &tr);
         let init = |label: &str, contents: &[u8], usage| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
@@ -408,11 +522,8 @@ impl Buffers {
             std::array::from_fn(|agent| {
                 (0..nt)
                     .map(|t| {
-                        buffer(
-                            &format!("values {set} {agent} {t}"),
-                            slice_bytes(grid),
-                            storage,
-                        )
+                        let label = format!("values {set} {agent} {t}");
+                        buffer(&label, slice_bytes(grid, precision), storage)
                     })
                     .collect()
             })
@@ -422,23 +533,23 @@ impl Buffers {
         let actions = std::array::from_fn(|agent| {
             (0..nt)
                 .map(|t| {
-                    init(
-                        &format!("actions {agent} {t}"),
-                        bytemuck::cast_slice(&initial),
-                        storage,
-                    )
+                    let label = format!("actions {agent} {t}");
+                    init(&label, bytemuck::cast_slice(&initial), storage)
                 })
                 .collect()
         });
         let step = |t: usize, agent: u32| {
             let partials_at = ((agent as usize * plan.steps + t) * plan.groups_per_slice) as u32;
-            let step = Step::new(game, grid, t, agent, partials_at);
-            init("step", bytemuck::bytes_of(&step), uniform)
+            init(
+                "step",
+                bytemuck::bytes_of(&Step::new(t, agent, partials_at)),
+                uniform,
+            )
         };
         Buffers {
-            params: init("params", bytemuck::bytes_of(&params), uniform),
+            params: init("params", bytemuck::bytes_of(params), uniform),
             indices: init("indices", bytemuck::cast_slice(&tables.indices), storage),
-            posts: init("posts", bytemuck::cast_slice(&tables.posts), storage),
+            tables: init("tables", &tables.real_bytes(precision), storage),
             values,
             actions,
             partials: buffer(

@@ -20,6 +20,28 @@ pub enum SaveValues {
     All,
 }
 
+/// The share of cell updates with ambiguous selections above which an f32 run is advised to
+/// use f64: beyond one in a thousand, the tolerance rather than the payoffs decides enough
+/// states to move the selected equilibria.
+pub const AMBIGUOUS_SHARE_LIMIT: f64 = 1e-3;
+
+/// The advice for a run with `ambiguous` ambiguous selections out of `cell_updates`, in
+/// `precision`: f32 runs beyond [`AMBIGUOUS_SHARE_LIMIT`] should use f64.
+pub fn precision_advice(
+    ambiguous: u64,
+    cell_updates: f64,
+    precision: crate::scheme::Precision,
+) -> Option<String> {
+    let share = ambiguous as f64 / cell_updates.max(1.0);
+    (precision == crate::scheme::Precision::F32 && share > AMBIGUOUS_SHARE_LIMIT).then(|| {
+        format!(
+            "{:.2}% of the selections were decided by the f32 tie tolerance (more than {}%): solve with --precision f64 (or on the CPU)",
+            100.0 * share,
+            100.0 * AMBIGUOUS_SHARE_LIMIT
+        )
+    })
+}
+
 /// `summary.json` of a run, whichever the scheme.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -78,6 +100,11 @@ pub struct EquilibriumSummary {
     /// States with several pure equilibria, over all time steps.
     pub several_equilibria: u64,
     pub max_exploitability: f64,
+    /// States whose selection the tie tolerance decided, over all time steps (ambiguous in
+    /// this precision).
+    pub ambiguous_selections: u64,
+    /// Set when that is more than [`AMBIGUOUS_SHARE_LIMIT`] of the cell updates in f32.
+    pub precision_advice: Option<String>,
     pub tie_tolerance: f64,
     pub diagnostics: Vec<StepDiagnostics>,
     pub path: Vec<PathPoint>,

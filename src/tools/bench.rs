@@ -22,13 +22,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Instant;
 
-use crate::api::{Backend, Output, Resolved, Silent, SolveOptions, Solver};
+use crate::api::{Backend, Output, Precision, Resolved, Silent, SolveOptions, Solver};
 use crate::config::{Scenario, Scheme};
-use crate::cpu::team;
 use crate::error::Error;
 use crate::gpu::context::{device_type, GpuContext};
 use crate::io::csv::{write_bench, BenchRow};
 use crate::resources::{available_memory, check_memory};
+use crate::team;
 
 /// Policy iterations per benchmarked solve (the notebook's `max_iter`).
 pub const BENCH_ITERATIONS: i64 = 10;
@@ -201,14 +201,20 @@ pub fn time_solve(
     backend: Resolved,
     adapter: Option<&str>,
 ) -> Result<Timed, Error> {
+    time_solve_in(solver, scenario, backend, adapter, None)
+}
+
+/// [`time_solve`] in `precision` (`None`: the backend's default).
+pub fn time_solve_in(
+    solver: &Solver,
+    scenario: &Scenario,
+    backend: Resolved,
+    adapter: Option<&str>,
+    precision: Option<Precision>,
+) -> Result<Timed, Error> {
     let options = SolveOptions {
-        backend: match backend {
-            Resolved::Cpu => Backend::Cpu,
-            Resolved::Gpu => Backend::Gpu,
-        },
-        adapter: adapter.map(str::to_string),
-        output: Output::Discard,
-        ..Default::default()
+        precision,
+        ..options(backend, adapter)
     };
     let run = solver.solve(scenario, &options, &mut Silent)?;
     Ok(Timed {
@@ -249,23 +255,28 @@ pub struct Work {
 /// = 52 B, as the three stepped nodes of a best response are neighbours in the cache.
 ///
 /// `notebook` on the GPU (`shaders/notebook_step.wgsl`, the fused kernel, one dispatch per
-/// time step; f32 values, u32 actions), where every gain is computed from the model rather
-/// than from tables (`running_gain` in common.wgsl: 5 flops in `fee_response`, 7 in
-/// `stake_response` with one exp, 13 in the rest, 3 of the 25 are divisions; then × dt and
-/// + v_next: 27 per gain):
+/// time step; values in the kernels' precision, r = 4 or 8 bytes, u32 actions). Every gain
+/// reads the host's tables (`gain_dt` in common.wgsl: fee gain × stake factor − holding, 2
+/// flops, 3 reals), as on the CPU, so the arithmetic is the CPU's: 28 flops. (Before the
+/// tables the GPU evaluated φ, ψ and the discounting per gain: 220 flops, 8 of them exp and 24
+/// divisions.)
 ///
 /// | part | grid arrays | tables | flops |
 /// |---|---|---|---|
 /// | actions | read a0, a1 once and store them: 4 × 4 B | | |
-/// | `evaluate_state` | v_old_next at one node, both agents: 2 × 4 B; store v_new: 2 × 4 B | posts 3 × 4 B, indices 3 × 4 B | 2 × 27 = 54 |
-/// | `best_response_state`, agent 0 | v_new_next at 3 stepped nodes: 3 × 4 B | 3 × (posts 12 B + indices 12 B) + action_change 4 B | 3 × 27 + 2 comparisons = 83 |
-/// | `best_response_state`, agent 1 | 3 × 4 B | 76 B | 83 |
+/// | `evaluate_state` | v_old_next at one node, both agents: 2r; store v_new: 2r | 3 node indices 12 B, 2 gains × 3r | 2 × 3 = 6 |
+/// | `best_response_state`, agent 0 | v_new_next at 3 stepped nodes: 3r | 3 × (12 B + 3r) | 3 × 3 + 2 comparisons = 11 |
+/// | `best_response_state`, agent 1 | 3r | 3 × (12 B + 3r) | 11 |
+/// | policy change | | action_change: 2 × 4 B | |
 ///
-/// Total: 56 B of grid arrays (the workgroup's partial sum, 4 B per 256 states, left out),
-/// 176 B of tables, 220 flops of which 8 are exp and 24 divisions. The separate kernels, used
-/// where an adapter allows fewer than 11 storage buffers per stage, read the actions three
-/// times: 72 B.
-pub fn work_per_update(scheme: Scheme, backend: Resolved) -> Result<Work, Error> {
+/// The separate kernels, used where an adapter allows fewer than 11 storage buffers per stage,
+/// read the actions three times.
+pub fn work_per_update(
+    scheme: Scheme,
+    backend: Resolved,
+    precision: Precision,
+) -> Result<Work, Error> {
+    let r = precision.bytes();
     match (scheme, backend) {
         (Scheme::Notebook, Resolved::Cpu) => Ok(Work {
             array_bytes: 2 + (16 + 16) + 24 + 24 + 2,
@@ -273,9 +284,9 @@ pub fn work_per_update(scheme: Scheme, backend: Resolved) -> Result<Work, Error>
             flops: 6 + 11 + 11,
         }),
         (Scheme::Notebook, Resolved::Gpu) => Ok(Work {
-            array_bytes: 16 + (8 + 8) + 2 * 12,
-            table_bytes: 24 + 2 * (3 * 24 + 4),
-            flops: 54 + 2 * 83,
+            array_bytes: 16 + 4 * r + 2 * 3 * r,
+            table_bytes: (12 + 2 * 3 * r) + 2 * 3 * (12 + 3 * r) + 8,
+            flops: 6 + 11 + 11,
         }),
         // One sweep step at a state (`equilibrium_cell`): V(t+1) of both agents around the
         // state (8 B each, compulsory; the 9 pairs × 8 corners reread neighbours from the
@@ -289,12 +300,13 @@ pub fn work_per_update(scheme: Scheme, backend: Resolved) -> Result<Work, Error>
             table_bytes: 9 * (60 + 24) + 9 * 2 * 8 * 8,
             flops: 432 + 70,
         }),
-        // The GPU computes each gain from the model (27 flops, as for the notebook scheme)
-        // instead of tables: 18 × (27 + 21 + 1) + 70; values are f32 and the two actions one u32.
+        // The GPU reads each gain from the host's tables as the CPU does (2 flops): 18 × (2 +
+        // 21 + 1) + 70, the CPU's count; values are r bytes, the two actions one u32. (Before
+        // the tables: 18 × (27 + 21 + 1) + 70 = 952.)
         (Scheme::Equilibrium, Resolved::Gpu) => Ok(Work {
-            array_bytes: 8 + 8 + 4,
-            table_bytes: 9 * 2 * 8 * 4 + 9 * 3 * 16,
-            flops: 18 * (27 + 21 + 1) + 70,
+            array_bytes: 2 * r + 2 * r + 4,
+            table_bytes: 9 * 2 * 8 * r + 9 * (3 * r + 6 * 4 + 2 * 3 * r),
+            flops: 18 * (2 + 21 + 1) + 70,
         }),
     }
 }
@@ -455,12 +467,16 @@ pub struct Options {
     pub runs: usize,
     pub out: PathBuf,
     pub adapter: Option<String>,
+    /// The GPU's precisions to time; empty: f32, and f64 where the adapter has it.
+    pub precisions: Vec<Precision>,
 }
 
 /// One device as the report shows it.
 #[derive(Debug, Clone)]
 pub struct Device {
     pub backend: Resolved,
+    /// The arithmetic its solves run in.
+    pub precision: Precision,
     pub name: String,
     pub threads: Option<usize>,
     pub work: Work,
@@ -536,9 +552,10 @@ fn devices(
         let threads = team::default_threads();
         devices.push(Device {
             backend: Resolved::Cpu,
+            precision: Precision::F64,
             name: cpu_name(),
             threads: Some(threads),
-            work: work_per_update(opts.scheme, Resolved::Cpu)?,
+            work: work_per_update(opts.scheme, Resolved::Cpu, Precision::F64)?,
             bandwidth: cpu_copy_bandwidth(COPY_BYTES, runs, threads)?,
         });
         on(Progress::Device(&devices[devices.len() - 1]));
@@ -552,19 +569,31 @@ fn devices(
             }
             Err(e) => return Err(e),
         };
-        devices.push(Device {
-            backend: Resolved::Gpu,
-            name: format!(
-                "{} ({}, {})",
-                ctx.info.name,
-                device_type(ctx.info.device_type),
-                format!("{:?}", ctx.info.backend).to_lowercase()
-            ),
-            threads: None,
-            work: work_per_update(opts.scheme, Resolved::Gpu)?,
-            bandwidth: gpu_copy_bandwidth(&ctx, COPY_BYTES, runs)?,
-        });
-        on(Progress::Device(&devices[devices.len() - 1]));
+        let precisions = if opts.precisions.is_empty() {
+            let f64_too = ctx.check_precision(Precision::F64).is_ok();
+            [Precision::F32, Precision::F64][..1 + f64_too as usize].to_vec()
+        } else {
+            opts.precisions.clone()
+        };
+        let bandwidth = gpu_copy_bandwidth(&ctx, COPY_BYTES, runs)?;
+        for precision in precisions {
+            ctx.check_precision(precision)?;
+            devices.push(Device {
+                backend: Resolved::Gpu,
+                precision,
+                name: format!(
+                    "{} ({}, {}, {})",
+                    ctx.info.name,
+                    device_type(ctx.info.device_type),
+                    format!("{:?}", ctx.info.backend).to_lowercase(),
+                    precision.name()
+                ),
+                threads: None,
+                work: work_per_update(opts.scheme, Resolved::Gpu, precision)?,
+                bandwidth,
+            });
+            on(Progress::Device(&devices[devices.len() - 1]));
+        }
     }
     Ok(devices)
 }
@@ -601,11 +630,13 @@ pub fn run(solver: &Solver, opts: &Options, mut on: impl FnMut(Progress)) -> Res
 
     let mut rows = Vec::new();
     for (&grid, scenario) in grids.iter().zip(&scenarios) {
-        let mut rates = [None, None];
+        let first = rows.len();
+        let mut cpu_rate = None;
         for (i, d) in devices.iter().enumerate() {
             let adapter = opts.adapter.as_deref();
+            let precision = (d.backend == Resolved::Gpu).then_some(d.precision);
             let (seconds, last) = measure(runs, || {
-                let t = time_solve(solver, scenario, d.backend, adapter)?;
+                let t = time_solve_in(solver, scenario, d.backend, adapter, precision)?;
                 Ok((t.seconds, t))
             })?;
             let seconds = Spread::of(&seconds);
@@ -619,14 +650,18 @@ pub fn run(solver: &Solver, opts: &Options, mut on: impl FnMut(Progress)) -> Res
                 seconds,
                 ratio: None,
             };
-            rates[d.backend as usize] = Some(row.rate.median);
+            if d.backend == Resolved::Cpu {
+                cpu_rate = Some(row.rate.median);
+            }
             on(Progress::Measured(&row, d));
             rows.push(row);
         }
-        if let [Some(cpu), Some(gpu)] = rates {
-            let n = rows.len();
-            for row in &mut rows[n - devices.len()..] {
-                row.ratio = Some(gpu / cpu);
+        // Each GPU row's rate against the CPU's on the same grid.
+        if let Some(cpu) = cpu_rate {
+            for row in &mut rows[first..] {
+                if devices[row.device].backend == Resolved::Gpu {
+                    row.ratio = Some(row.rate.median / cpu);
+                }
             }
         }
     }
@@ -745,12 +780,11 @@ mod tests {
 
     #[test]
     fn work_per_update_matches_the_kernel_counts() {
-        let cpu = work_per_update(Scheme::Notebook, Resolved::Cpu).unwrap();
+        let cpu = work_per_update(Scheme::Notebook, Resolved::Cpu, Precision::F64).unwrap();
         assert_eq!((cpu.array_bytes, cpu.table_bytes, cpu.flops), (84, 348, 28));
-        let gpu = work_per_update(Scheme::Notebook, Resolved::Gpu).unwrap();
-        assert_eq!(
-            (gpu.array_bytes, gpu.table_bytes, gpu.flops),
-            (56, 176, 220)
-        );
+        let gpu = work_per_update(Scheme::Notebook, Resolved::Gpu, Precision::F32).unwrap();
+        assert_eq!((gpu.array_bytes, gpu.table_bytes, gpu.flops), (56, 188, 28));
+        let wide = work_per_update(Scheme::Notebook, Resolved::Gpu, Precision::F64).unwrap();
+        assert_eq!((wide.array_bytes, wide.flops), (96, 28));
     }
 }

@@ -4,7 +4,6 @@
 use crate::api::{Backend, Output, Run, SaveValues, Silent, SolveOptions, Solver};
 use crate::config::{Scenario, Scheme};
 use crate::error::Error;
-use crate::gpu::equilibrium::GPU_TIE_TOLERANCE;
 use crate::grid::{pair, Grid, Transitions, ACTION_CODES, CONTROL_CODES, PAIR_CODES};
 use crate::model::Game;
 use crate::scheme::{MemorySink, Solution};
@@ -147,6 +146,9 @@ pub struct EquilibriumAgreement {
     pub value_error: f64,
     /// The largest amount by which a GPU selection misses the rule (≤ ε passes).
     pub largest_miss: f64,
+    /// The first time step of the backward sweep (the largest t) where the GPU's actions
+    /// differ from the CPU's: from there the two sweeps may follow different equilibria.
+    pub first_parting: Option<usize>,
 }
 
 impl EquilibriumAgreement {
@@ -167,11 +169,12 @@ pub fn compare_equilibrium(
     mode: crate::grid::Interpolation,
     cpu: &MemorySink,
     gpu: &MemorySink,
+    tolerance: f64,
 ) -> Result<EquilibriumAgreement, Error> {
     use crate::cpu::equilibrium::{payoffs, Kernel};
-    use crate::cpu::gain::{GainTables, StepGains};
+    use crate::gain::{GainTables, StepGains};
     let tr = crate::grid::ClampedTransitions::new(game, grid, mode);
-    let threads = crate::cpu::team::default_threads();
+    let threads = crate::team::default_threads();
     let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
     let n = cpu.values.len();
     let largest = cpu
@@ -213,7 +216,7 @@ pub fn compare_equilibrium(
                 invalid.push(([t, fee, s0, s1], f64::INFINITY));
                 continue;
             };
-            let (miss, scale) = selection_miss(&u, pair);
+            let (miss, scale) = selection_miss(&u, pair, tolerance);
             largest_miss = largest_miss.max(miss / scale);
             if miss > 0.0 || miss.is_nan() {
                 invalid.push(([t, fee, s0, s1], miss));
@@ -224,6 +227,12 @@ pub fn compare_equilibrium(
             }
         }
     }
+    let first_parting = (0..nt - 1).rev().find(|&t| {
+        (0..2).any(|a| {
+            let at = cpu.index(a, t, 0);
+            cpu.policy[at..at + slice] != gpu.policy[at..at + slice]
+        })
+    });
     Ok(EquilibriumAgreement {
         states: n,
         identical,
@@ -231,14 +240,15 @@ pub fn compare_equilibrium(
         invalid,
         value_error,
         largest_miss,
+        first_parting,
     })
 }
 
 /// How far pair `g` is from being a finalist of the selection rule on payoffs `u`, and the
-/// state's scale max(1, largest |U|). f32 rounding moves pairs across the GPU's threshold either
-/// way: the pick is valid (miss 0) if it is a finalist for some tolerance between half and
-/// twice the GPU's.
-fn selection_miss(u: &[[f64; 9]; 2], g: usize) -> (f64, f64) {
+/// state's scale max(1, largest |U|). Rounding moves pairs across the GPU's threshold
+/// (`tolerance`, relative) either way: the pick is valid (miss 0) if it is a finalist for some
+/// tolerance between half and twice the GPU's.
+fn selection_miss(u: &[[f64; 9]; 2], g: usize, tolerance: f64) -> (f64, f64) {
     use crate::cpu::equilibrium::{exploitability, PAIRS};
     let e = exploitability(u);
     let scale = u.iter().flatten().fold(1.0f64, |m, x| m.max(x.abs()));
@@ -252,10 +262,189 @@ fn selection_miss(u: &[[f64; 9]; 2], g: usize) -> (f64, f64) {
         (e[g] - e_min - tau).max(best_sum - tau - sum(g)).max(0.0)
     };
     let miss = [0.5, 1.0, 1.5, 2.0]
-        .map(|m| miss_at(m * GPU_TIE_TOLERANCE * scale))
+        .map(|m| miss_at(m * tolerance * scale))
         .into_iter()
         .fold(f64::INFINITY, f64::min);
     (miss, scale)
+}
+
+/// A GPU notebook solve judged step by step: every GPU choice of every iteration against the
+/// f64 best response computed from the GPU's own inputs (the other agent's GPU action and the
+/// GPU's values at t + 1), and every GPU value against the f64 evaluation of the GPU's own
+/// previous actions and values. f32 drift between the two complete runs is not an error here;
+/// a GPU action that gives up more than ε against its own inputs is.
+#[derive(Debug, Clone, Default)]
+pub struct StepCheck {
+    pub iterations: usize,
+    /// Agent decisions checked (2 per state and time step per iteration).
+    pub decisions: usize,
+    /// Decisions where the GPU's choice is not the f64 argmax on its own inputs but within ε.
+    pub ties: usize,
+    /// Decisions that give up more than ε: (iteration, [agent, t, fee, stake0, stake1], loss).
+    pub errors: Vec<(usize, [usize; 5], f64)>,
+    pub largest_loss: f64,
+    /// ε = TIE_EPSILON · max |v| (the GPU's values).
+    pub epsilon: f64,
+    /// max |v_gpu − f64 evaluation of the GPU's inputs| / max |v|.
+    pub value_error: f64,
+    /// The first iteration with a GPU choice other than the f64 argmax (a tie broken the
+    /// other way, or an error): from there the GPU's run may part from the CPU's.
+    pub first_parting: Option<usize>,
+}
+
+impl StepCheck {
+    pub fn passes(&self) -> bool {
+        self.errors.is_empty() && self.value_error <= VALUE_TOLERANCE
+    }
+}
+
+/// The f64 tables a step check reads: the notebook's transitions and the CPU's gain tables.
+struct CheckTables {
+    ns: usize,
+    tr: Transitions,
+    gains: crate::gain::GainTables,
+    steps: Vec<crate::gain::StepGains>,
+}
+
+impl CheckTables {
+    fn new(game: &Game, grid: &Grid) -> Result<Self, Error> {
+        let tr = Transitions::notebook(game, grid);
+        let threads = crate::team::default_threads();
+        let gains =
+            crate::gain::GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
+        let steps = (0..grid.time.len() - 1)
+            .map(|t| crate::gain::StepGains::new(game, grid, &gains, &tr.stake_post, t))
+            .collect();
+        Ok(CheckTables {
+            ns: grid.stake.len(),
+            tr,
+            gains,
+            steps,
+        })
+    }
+
+    /// gain_i·dt + V at the node `nodes` picks, for codes `c` at state (fee, s0, s1), time t.
+    fn total(&self, t: usize, agent: usize, at: [usize; 3], c: [u8; 2], next: f64) -> f64 {
+        let [fee, s0, s1] = at;
+        self.steps[t].gain_dt(&self.gains, agent, self.ns, fee, [s0, s1], c) + next
+    }
+
+    /// The flat index in a slice of the node reached from (fee, s0, s1) under `c`, through
+    /// the nearest-node (evaluation) or stepped-node (best response) tables.
+    fn next(&self, at: [usize; 3], c: [u8; 2], nearest: bool) -> usize {
+        let [fee, s0, s1] = at;
+        let tr = &self.tr;
+        let (f, s) = if nearest {
+            (&tr.fee_nearest, &tr.stake_nearest)
+        } else {
+            (&tr.fee_step, &tr.stake_step)
+        };
+        let ns = self.ns;
+        let fe = fee * PAIR_CODES + pair(c[0], c[1]);
+        (f[fe] as usize * ns + s[s0 * ACTION_CODES + c[0] as usize] as usize) * ns
+            + s[s1 * ACTION_CODES + c[1] as usize] as usize
+    }
+}
+
+/// Judges GPU iteration `iteration` (`cur`) against f64 from its inputs: the previous
+/// iteration's actions and values (`prev`), and its own values at t + 1.
+fn check_iteration(
+    k: &CheckTables,
+    prev: &Solution,
+    cur: &Solution,
+    iteration: usize,
+    acc: &mut StepCheck,
+) {
+    let [_, nt, nf, ns, _] = cur.shape;
+    let largest = (0..cur.values.len())
+        .map(|i| cur.values.get(i).abs())
+        .fold(1e-300, f64::max);
+    acc.epsilon = acc.epsilon.max(TIE_EPSILON * largest);
+    for t in 0..nt - 1 {
+        for (fee, s0, s1) in
+            (0..nf).flat_map(|f| (0..ns).flat_map(move |a| (0..ns).map(move |b| (f, a, b))))
+        {
+            let at = [fee, s0, s1];
+            let old = [0, 1].map(|a| prev.policy[prev.index(a, t, fee, s0, s1)]);
+            let new = [0, 1].map(|a| cur.policy[cur.index(a, t, fee, s0, s1)]);
+            // The evaluation of the previous actions on the previous values.
+            let next = k.next(at, old, true);
+            for agent in 0..2 {
+                let v_old = prev.values.get(prev.index(agent, t + 1, 0, 0, 0) + next);
+                let expected = k.total(t, agent, at, old, v_old);
+                let v = cur.values.get(cur.index(agent, t, fee, s0, s1));
+                acc.value_error = acc.value_error.max((v - expected).abs() / largest);
+            }
+            // Agent 0 answers agent 1's previous action, agent 1 answers agent 0's new one.
+            for (agent, other) in [(0, old[1]), (1, new[0])] {
+                let totals = CONTROL_CODES.map(|own| {
+                    let c = if agent == 0 {
+                        [own, other]
+                    } else {
+                        [other, own]
+                    };
+                    let at_next = cur.index(agent, t + 1, 0, 0, 0) + k.next(at, c, false);
+                    k.total(t, agent, at, c, cur.values.get(at_next))
+                });
+                let mut best = 0;
+                for i in 1..3 {
+                    if totals[i] > totals[best] {
+                        best = i;
+                    }
+                }
+                acc.decisions += 1;
+                let chosen = CONTROL_CODES.iter().position(|&c| c == new[agent]);
+                let loss = chosen.map_or(f64::INFINITY, |i| totals[best] - totals[i]);
+                if chosen == Some(best) {
+                    continue;
+                }
+                acc.first_parting.get_or_insert(iteration);
+                acc.largest_loss = acc.largest_loss.max(loss);
+                if loss <= TIE_EPSILON * largest {
+                    acc.ties += 1;
+                } else {
+                    acc.errors.push((iteration, [agent, t, fee, s0, s1], loss));
+                }
+            }
+        }
+    }
+}
+
+/// Solves `scenario` on `gpu`, judging every iteration as it comes (see [`StepCheck`]).
+pub fn check_notebook_steps(
+    scenario: &Scenario,
+    gpu: &crate::gpu::notebook::NotebookGpu,
+) -> Result<(Solution, StepCheck), Error> {
+    let (game, grid) = (scenario.game(), scenario.grid());
+    let k = CheckTables::new(&game, &grid)?;
+    let n = 2 * grid.time.len() * grid.slice_len();
+    let [nt, nf, ns] = [grid.time.len(), grid.fee.len(), grid.stake.len()];
+    // Iteration 0: the notebook's initial actions and zero values.
+    let mut prev = Solution {
+        shape: [2, nt, nf, ns, ns],
+        values: crate::scheme::Values::F64(vec![0.0; n]),
+        policy: vec![crate::grid::INITIAL_ACTION; n],
+        policy_change: Vec::new(),
+        converged: false,
+        solve_seconds: 0.0,
+    };
+    let mut acc = StepCheck::default();
+    let mut record = |cur: &Solution| -> Result<(), Error> {
+        acc.iterations += 1;
+        check_iteration(&k, &prev, cur, acc.iterations, &mut acc);
+        prev = cur.clone();
+        Ok(())
+    };
+    let (cancel, mut silent) = (crate::scheme::Cancel::new(), Silent);
+    let solution = gpu.solve_recorded(
+        &game,
+        &grid,
+        &scenario.solver,
+        &cancel,
+        &mut silent,
+        Some(&mut record),
+    )?;
+    Ok((solution, acc))
 }
 
 /// What `mmgame validate` found: both runs and how far they agree.
@@ -263,7 +452,10 @@ pub enum Report {
     Notebook {
         cpu: Box<Run>,
         gpu: Box<Run>,
-        agreement: Agreement,
+        /// The GPU judged step by step against f64 from its own inputs (pass or fail).
+        steps: StepCheck,
+        /// The two complete runs compared (information: drift).
+        drift: Agreement,
     },
     Equilibrium {
         cpu: Box<Run>,
@@ -275,75 +467,98 @@ pub enum Report {
 impl Report {
     pub fn passes(&self) -> bool {
         match self {
-            Report::Notebook { agreement, .. } => agreement.passes(),
+            Report::Notebook { steps, .. } => steps.passes(),
             Report::Equilibrium { agreement, .. } => agreement.passes(),
         }
     }
 
-    /// The error a failed validation exits with (`None` when it passes).
+    /// The error a failed validation exits with (`None` when it passes), naming the first
+    /// states at fault.
     pub fn failure(&self) -> Option<Error> {
         if self.passes() {
             return None;
         }
         Some(Error::Disagreement(match self {
-            Report::Notebook { agreement: a, .. } => format!(
-                "validate: the GPU disagrees with the CPU beyond tolerance ({} non-tie actions, value difference {:.3e})",
-                a.differences.len() - a.ties(),
-                a.value_difference
-            ),
-            Report::Equilibrium { agreement: a, .. } => format!(
-                "validate: {} GPU selections break the equilibrium rule in f64, value error {:.3e}",
-                a.invalid.len(),
-                a.value_error
-            ),
+            Report::Notebook { steps, .. } => {
+                let first = steps.errors.iter().take(3).map(|(k, [a, t, f, s0, s1], loss)| {
+                    format!("iteration {k} agent {a} t {t} fee {f} stake0 {s0} stake1 {s1} gives up {loss:.3e}")
+                });
+                format!(
+                    "validate: {} GPU choices give up more than ε against their own inputs ({}), value error {:.3e}",
+                    steps.errors.len(),
+                    first.collect::<Vec<_>>().join("; "),
+                    steps.value_error
+                )
+            }
+            Report::Equilibrium { agreement: a, .. } => {
+                let first = a.invalid.iter().take(3).map(|([t, f, s0, s1], miss)| {
+                    format!("t {t} fee {f} stake0 {s0} stake1 {s1} misses by {miss:.3e}")
+                });
+                format!(
+                    "validate: {} GPU selections break the equilibrium rule in f64 ({}), value error {:.3e}",
+                    a.invalid.len(),
+                    first.collect::<Vec<_>>().join("; "),
+                    a.value_error
+                )
+            }
         }))
     }
 }
 
-/// Solves `scenario` on the CPU and on the GPU (`adapter`) and compares them state by state.
+/// Solves `scenario` on the CPU and on the GPU (`adapter`, `precision`), judges the GPU step
+/// by step against f64 from its own inputs, and compares the two runs.
 pub fn validate(
     solver: &Solver,
     scenario: &Scenario,
     adapter: Option<&str>,
+    precision: crate::scheme::Precision,
 ) -> Result<Report, Error> {
-    let options = |backend| SolveOptions {
+    let options = |backend, precision| SolveOptions {
         backend,
         adapter: adapter.map(str::to_string),
+        precision,
         // The equilibrium check reads every value slice.
         save_values: SaveValues::All,
         output: Output::Memory,
         ..Default::default()
     };
-    // The GPU first: without an adapter there is nothing to compare, so fail before the CPU
-    // solve.
-    let gpu = solver.solve(scenario, &options(Backend::Gpu), &mut Silent)?;
-    let cpu = solver.solve(scenario, &options(Backend::Cpu), &mut Silent)?;
-    let (game, grid) = (scenario.game(), scenario.grid());
-    let missing = || Error::Internal("a memory run without its arrays".into());
-    Ok(match scenario.solver.scheme {
+    // The checks first (oversized grids, overflowing payoffs, no adapter), before any solve.
+    let gpu_options = options(Backend::Gpu, Some(precision));
+    solver.check(scenario, &gpu_options)?;
+    let cpu = solver.solve(scenario, &options(Backend::Cpu, None), &mut Silent)?;
+    match scenario.solver.scheme {
         Scheme::Notebook => {
+            let gpu_solver = solver.gpu(adapter)?.notebook(precision)?;
+            let gpu = solver.solve(scenario, &gpu_options, &mut Silent)?;
+            let (_, steps) = check_notebook_steps(scenario, &gpu_solver)?;
+            let missing = || Error::Internal("a memory run without its arrays".into());
             let (c, g) = (
                 cpu.notebook().ok_or_else(missing)?,
                 gpu.notebook().ok_or_else(missing)?,
             );
-            let agreement = compare(&game, &grid, c, g);
-            Report::Notebook {
+            let drift = compare(&scenario.game(), &scenario.grid(), c, g);
+            Ok(Report::Notebook {
                 cpu: Box::new(cpu),
                 gpu: Box::new(gpu),
-                agreement,
-            }
+                steps,
+                drift,
+            })
         }
         Scheme::Equilibrium => {
+            let gpu = solver.solve(scenario, &gpu_options, &mut Silent)?;
+            let (game, grid) = (scenario.game(), scenario.grid());
+            let missing = || Error::Internal("a memory run without its arrays".into());
             let c = cpu.equilibrium().and_then(|e| e.memory.as_ref());
             let g = gpu.equilibrium().and_then(|e| e.memory.as_ref());
             let (c, g) = (c.ok_or_else(missing)?, g.ok_or_else(missing)?);
             let mode = scenario.solver.interpolation;
-            let agreement = compare_equilibrium(&game, &grid, mode, c, g)?;
-            Report::Equilibrium {
+            let tolerance = gpu.backend.precision.tie_tolerance();
+            let agreement = compare_equilibrium(&game, &grid, mode, c, g, tolerance)?;
+            Ok(Report::Equilibrium {
                 cpu: Box::new(cpu),
                 gpu: Box::new(gpu),
                 agreement,
-            }
+            })
         }
-    })
+    }
 }

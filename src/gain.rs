@@ -4,10 +4,10 @@
 //! step; the inner loops then do one multiply and one subtract per gain, with no `exp` and no
 //! division. The factored gain equals the notebook's to about 1e-15 relative.
 
-use super::team;
 use crate::error::Error;
 use crate::grid::{Grid, ACTION_CODES, PAIR_CODES};
 use crate::model::Game;
+use crate::team;
 
 /// Gain factors that depend on the grid but not on time; built once per solve.
 pub struct GainTables {
