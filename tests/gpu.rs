@@ -366,3 +366,66 @@ fn f64_gpu_equilibrium_is_the_cpu_reference() {
         assert!(rel <= 1e-12, "{o:?}: values {rel:e} apart");
     }
 }
+
+/// Each kernel's WGSL declares exactly the bindings its explicit bind-group layout lists: the
+/// same names at the same `@binding`, uniform or storage, read-only or read-write.
+#[test]
+fn kernel_bindings_match_their_explicit_layouts() {
+    use layout::Access;
+    let kernels: [(&str, String, layout::Bindings); 5] = [
+        (
+            "notebook_step",
+            layout::kernel_source(Precision::F32, &layout::NOTEBOOK_STEP_KERNEL),
+            layout::NOTEBOOK_STEP_BINDINGS,
+        ),
+        (
+            "notebook_evaluate",
+            layout::kernel_source(Precision::F32, &layout::NOTEBOOK_EVALUATE_KERNEL),
+            layout::NOTEBOOK_EVALUATE_BINDINGS,
+        ),
+        (
+            "notebook_best_response",
+            layout::kernel_source(Precision::F32, &layout::NOTEBOOK_BEST_RESPONSE_KERNEL),
+            layout::NOTEBOOK_BEST_RESPONSE_BINDINGS,
+        ),
+        (
+            "notebook_policy_change",
+            layout::standalone_source(layout::NOTEBOOK_POLICY_CHANGE),
+            layout::NOTEBOOK_POLICY_CHANGE_BINDINGS,
+        ),
+        (
+            "equilibrium_step",
+            layout::kernel_source(Precision::F64, &layout::EQUILIBRIUM_STEP_KERNEL),
+            layout::EQUILIBRIUM_STEP_BINDINGS,
+        ),
+    ];
+    for (name, source, bindings) in kernels {
+        let module = naga::front::wgsl::parse_str(&source).expect("kernel parses");
+        let mut declared: Vec<(u32, String, Access)> = module
+            .global_variables
+            .iter()
+            .filter_map(|(_, g)| {
+                let b = g.binding.as_ref()?;
+                assert_eq!(b.group, 0, "{name}");
+                let access = match g.space {
+                    naga::AddressSpace::Uniform => Access::Uniform,
+                    naga::AddressSpace::Storage { access }
+                        if access.contains(naga::StorageAccess::STORE) =>
+                    {
+                        Access::ReadWrite
+                    }
+                    naga::AddressSpace::Storage { .. } => Access::Read,
+                    other => panic!("{name}: unexpected space {other:?}"),
+                };
+                Some((b.binding, g.name.clone().unwrap(), access))
+            })
+            .collect();
+        declared.sort_by_key(|d| d.0);
+        let listed: Vec<(u32, String, Access)> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, (n, a))| (i as u32, n.to_string(), *a))
+            .collect();
+        assert_eq!(declared, listed, "{name}");
+    }
+}

@@ -629,7 +629,7 @@ pub fn bench_table(report: &bench::Report) {
 fn bench_row(r: &Row, d: &Device) -> Vec<String> {
     vec![
         r.grid.pretty(),
-        d.backend.name().to_string(),
+        format!("{} {}", d.backend.name(), d.precision.name()),
         r.iterations.to_string(),
         format!("{:.3e}", r.cell_updates),
         format!("{:.4}", r.seconds.median),

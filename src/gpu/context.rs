@@ -141,10 +141,16 @@ impl GpuContext {
         AdapterReport::new(&self.info, &self.limits, self.device.features())
     }
 
-    /// Builds a compute pipeline from a kernel's full WGSL source (see `layout::kernel_source`);
-    /// the entry point is the kernel's name. A shader the device rejects is an error, not a
-    /// panic.
-    pub fn pipeline(&self, name: &str, source: String) -> Result<wgpu::ComputePipeline, Error> {
+    /// Builds a compute pipeline from a kernel's full WGSL source (see `layout::kernel_source`)
+    /// with the explicit bind-group layout of `bindings`; the entry point is the kernel's name.
+    /// A shader the device rejects, or one whose declarations do not match `bindings`, is an
+    /// error, not a panic.
+    pub fn pipeline(
+        &self,
+        name: &str,
+        source: String,
+        bindings: super::layout::Bindings,
+    ) -> Result<wgpu::ComputePipeline, Error> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
@@ -152,11 +158,24 @@ impl GpuContext {
                 label: Some(name),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             });
+        let group = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(name),
+                entries: &super::layout::layout_entries(bindings),
+            });
+        let layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(name),
+                bind_group_layouts: &[Some(&group)],
+                immediate_size: 0,
+            });
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
-                layout: None,
+                layout: Some(&layout),
                 module: &module,
                 entry_point: Some(name),
                 compilation_options: Default::default(),

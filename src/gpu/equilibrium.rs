@@ -44,6 +44,7 @@ impl EquilibriumGpu {
             step: ctx.pipeline(
                 "equilibrium_step",
                 layout::kernel_source(precision, &layout::EQUILIBRIUM_STEP_KERNEL),
+                layout::EQUILIBRIUM_STEP_BINDINGS,
             )?,
             max_workgroups_per_dimension: ctx.limits.max_compute_workgroups_per_dimension,
         })

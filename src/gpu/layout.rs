@@ -250,6 +250,105 @@ pub fn equilibrium_tables(
     Ok((params, t))
 }
 
+/// How a kernel binds a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// A kernel's bindings in `@binding` order: the name its WGSL declares and how it binds it.
+/// The pipeline's bind-group layout is built from this list (not inferred from the shader),
+/// bind groups are made against it, and a test checks it against each kernel's WGSL
+/// declarations with naga.
+pub type Bindings = &'static [(&'static str, Access)];
+
+use Access::{Read, ReadWrite, Uniform};
+
+pub const NOTEBOOK_STEP_BINDINGS: Bindings = &[
+    ("params", Uniform),
+    ("step", Uniform),
+    ("indices", Read),
+    ("tables", Read),
+    ("actions0", ReadWrite),
+    ("actions1", ReadWrite),
+    ("v_old_next0", Read),
+    ("v_old_next1", Read),
+    ("v_new_next0", Read),
+    ("v_new_next1", Read),
+    ("v_new0", ReadWrite),
+    ("v_new1", ReadWrite),
+    ("partials", ReadWrite),
+];
+
+pub const NOTEBOOK_EVALUATE_BINDINGS: Bindings = &[
+    ("params", Uniform),
+    ("step", Uniform),
+    ("indices", Read),
+    ("tables", Read),
+    ("actions0", Read),
+    ("actions1", Read),
+    ("v_old_next0", Read),
+    ("v_old_next1", Read),
+    ("v_new0", ReadWrite),
+    ("v_new1", ReadWrite),
+];
+
+pub const NOTEBOOK_BEST_RESPONSE_BINDINGS: Bindings = &[
+    ("params", Uniform),
+    ("step", Uniform),
+    ("indices", Read),
+    ("tables", Read),
+    ("actions0", ReadWrite),
+    ("actions1", ReadWrite),
+    ("v_new_next0", Read),
+    ("v_new_next1", Read),
+    ("partials", ReadWrite),
+];
+
+pub const NOTEBOOK_POLICY_CHANGE_BINDINGS: Bindings = &[("partials", Read), ("sums", ReadWrite)];
+
+pub const EQUILIBRIUM_STEP_BINDINGS: Bindings = &[
+    ("params", Uniform),
+    ("step", Uniform),
+    ("indices", Read),
+    ("tables", Read),
+    ("v_next0", Read),
+    ("v_next1", Read),
+    ("v_cur0", ReadWrite),
+    ("v_cur1", ReadWrite),
+    ("actions", ReadWrite),
+    ("diagnostics", ReadWrite),
+];
+
+/// Storage buffers a kernel binds (what the adapter's per-stage limit counts).
+pub fn storage_buffers(bindings: Bindings) -> u32 {
+    bindings.iter().filter(|(_, a)| *a != Uniform).count() as u32
+}
+
+/// The explicit bind-group layout entries of `bindings`.
+pub fn layout_entries(bindings: Bindings) -> Vec<wgpu::BindGroupLayoutEntry> {
+    bindings
+        .iter()
+        .enumerate()
+        .map(|(i, (_, access))| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match access {
+                    Uniform => wgpu::BufferBindingType::Uniform,
+                    Read => wgpu::BufferBindingType::Storage { read_only: true },
+                    ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect()
+}
+
 /// The WGSL prelude of every kernel: the arithmetic type and the constants shared with Rust.
 pub fn shader_prelude(precision: Precision) -> String {
     format!(

@@ -41,9 +41,6 @@ pub struct NotebookGpu {
     policy_change: wgpu::ComputePipeline,
 }
 
-/// Storage buffers `notebook_step` binds.
-pub const STEP_STORAGE_BUFFERS: u32 = 11;
-
 /// Bytes of one agent's time slice of values in `precision` (u32 actions take 4 per state).
 pub fn slice_bytes(grid: &Grid, precision: Precision) -> u64 {
     grid.slice_len() as u64 * precision.bytes()
@@ -118,15 +115,20 @@ impl NotebookGpu {
             evaluate: ctx.pipeline(
                 "notebook_evaluate",
                 layout::kernel_source(precision, &layout::NOTEBOOK_EVALUATE_KERNEL),
+                layout::NOTEBOOK_EVALUATE_BINDINGS,
             )?,
             best_response: ctx.pipeline(
                 "notebook_best_response",
                 layout::kernel_source(precision, &layout::NOTEBOOK_BEST_RESPONSE_KERNEL),
+                layout::NOTEBOOK_BEST_RESPONSE_BINDINGS,
             )?,
-            step: if ctx.limits.max_storage_buffers_per_shader_stage >= STEP_STORAGE_BUFFERS {
+            step: if ctx.limits.max_storage_buffers_per_shader_stage
+                >= layout::storage_buffers(layout::NOTEBOOK_STEP_BINDINGS)
+            {
                 Some(ctx.pipeline(
                     "notebook_step",
                     layout::kernel_source(precision, &layout::NOTEBOOK_STEP_KERNEL),
+                    layout::NOTEBOOK_STEP_BINDINGS,
                 )?)
             } else {
                 None
@@ -134,6 +136,7 @@ impl NotebookGpu {
             policy_change: ctx.pipeline(
                 "notebook_policy_change",
                 layout::standalone_source(layout::NOTEBOOK_POLICY_CHANGE),
+                layout::NOTEBOOK_POLICY_CHANGE_BINDINGS,
             )?,
         })
     }
