@@ -305,19 +305,74 @@ pub struct Bracket {
     pub weight: Vec<f64>,
 }
 
+/// The eight nodes around a point of a (fee, stake0, stake1) slice and its weights along each
+/// axis: the one trilinear interpolation of the crate (the solvers' V(t+1), `refine` and
+/// `sweep`'s start values), in the order of operations the WGSL `interpolate` mirrors.
+pub struct Corners {
+    pub ns: usize,
+    pub f: [usize; 2],
+    pub a: [usize; 2],
+    pub b: [usize; 2],
+    pub w: [f64; 3],
+}
+
+impl Corners {
+    /// The corners of `point` (fee, [stake0, stake1]) on the grid, linear brackets.
+    pub fn of(grid: &Grid, point: (f64, [f64; 2])) -> Corners {
+        let (f0, f1, wf) = grid.fee.linear_bracket(point.0);
+        let (a0, a1, wa) = grid.stake.linear_bracket(point.1[0]);
+        let (b0, b1, wb) = grid.stake.linear_bracket(point.1[1]);
+        Corners {
+            ns: grid.stake.len(),
+            f: [f0, f1],
+            a: [a0, a1],
+            b: [b0, b1],
+            w: [wf, wa, wb],
+        }
+    }
+
+    /// The interpolated value of slice `v`.
+    #[inline(always)]
+    pub fn trilinear(&self, v: &[f64]) -> f64 {
+        self.trilinear_with(|i| v[i])
+    }
+
+    /// The interpolated value of the slice whose element `i` is `at(i)`.
+    #[inline(always)]
+    pub fn trilinear_with(&self, at: impl Fn(usize) -> f64) -> f64 {
+        let [wf, wa, wb] = self.w;
+        let ns = self.ns;
+        let r00 = (self.f[0] * ns + self.a[0]) * ns;
+        let r01 = (self.f[0] * ns + self.a[1]) * ns;
+        let r10 = (self.f[1] * ns + self.a[0]) * ns;
+        let r11 = (self.f[1] * ns + self.a[1]) * ns;
+        let line = |r: usize| at(r + self.b[0]) * (1.0 - wb) + at(r + self.b[1]) * wb;
+        let (l00, l01, l10, l11) = (line(r00), line(r01), line(r10), line(r11));
+        let p0 = l00 * (1.0 - wa) + l01 * wa;
+        let p1 = l10 * (1.0 - wa) + l11 * wa;
+        p0 * (1.0 - wf) + p1 * wf
+    }
+}
+
+impl Axis {
+    /// The nodes around `x` and the weight of the upper one, for linear interpolation; `x` is
+    /// clamped to the axis.
+    pub fn linear_bracket(&self, x: f64) -> (usize, usize, f64) {
+        let n = self.len();
+        let u = x / self.spacing;
+        let lo = u.floor().clamp(0.0, (n - 2) as f64);
+        (lo as usize, lo as usize + 1, (u - lo).clamp(0.0, 1.0))
+    }
+}
+
 impl Bracket {
     fn push(&mut self, axis: &Axis, x: f64, mode: Interpolation) {
-        let n = axis.len();
         let (lo, hi, w) = match mode {
             Interpolation::Nearest => {
                 let i = axis.nearest(x);
                 (i, i, 0.0)
             }
-            Interpolation::Linear => {
-                let u = x / axis.spacing;
-                let lo = u.floor().clamp(0.0, (n - 2) as f64);
-                (lo as usize, lo as usize + 1, (u - lo).clamp(0.0, 1.0))
-            }
+            Interpolation::Linear => axis.linear_bracket(x),
         };
         self.lo.push(lo as u32);
         self.hi.push(hi as u32);

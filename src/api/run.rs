@@ -275,19 +275,7 @@ pub(super) fn check_finite(bad: usize, backend: &BackendInfo) -> Result<(), Erro
 /// Both agents' values at a point (fee, [stake0, stake1]) of a t = 0 slice laid out (agent,
 /// fee, stake0, stake1), interpolated trilinearly, the point clamped to the grid.
 pub fn value_at(grid: &Grid, values_t0: &Values, point: (f64, [f64; 2])) -> [f64; 2] {
-    let (nf, ns) = (grid.fee.len(), grid.stake.len());
-    let locate = |axis: &crate::grid::Axis, x: f64| {
-        let u = (x.clamp(0.0, axis.max()) / axis.spacing).clamp(0.0, (axis.len() - 1) as f64);
-        let lo = u.floor().min((axis.len() - 2) as f64);
-        (lo as usize, u - lo)
-    };
-    let (f, wf) = locate(&grid.fee, point.0);
-    let (a, wa) = locate(&grid.stake, point.1[0]);
-    let (b, wb) = locate(&grid.stake, point.1[1]);
-    [0, 1].map(|agent| {
-        let at = |i: usize, j: usize, k: usize| values_t0.get(((agent * nf + i) * ns + j) * ns + k);
-        let line = |i: usize, j: usize| at(i, j, b) * (1.0 - wb) + at(i, j, b + 1) * wb;
-        let plane = |i: usize| line(i, a) * (1.0 - wa) + line(i, a + 1) * wa;
-        plane(f) * (1.0 - wf) + plane(f + 1) * wf
-    })
+    let corners = crate::grid::Corners::of(grid, point);
+    let slice = grid.slice_len();
+    [0, 1].map(|agent| corners.trilinear_with(|i| values_t0.get(agent * slice + i)))
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::error::Error;
 use crate::gain::{GainTables, StepGains};
 use crate::grid::{
-    pair, Bracket, ClampedTransitions, Grid, Interpolation, ACTION_CODES, CONTROL_CODES, PAIR_CODES,
+    pair, Bracket, ClampedTransitions, Corners, Grid, Interpolation, ACTION_CODES, CONTROL_CODES, PAIR_CODES,
 };
 use crate::model::Game;
 use crate::scheme::{
@@ -71,30 +71,7 @@ fn interpolate(tr: &ClampedTransitions, ns: usize, e: [usize; 3], v: [&[f64]; 2]
         b: [b0, b1],
         w: [wf, wa, wb],
     };
-    [trilinear(&corner, v[0]), trilinear(&corner, v[1])]
-}
-
-/// The eight corners around a point and its weights along (fee, stake0, stake1).
-struct Corners {
-    ns: usize,
-    f: [usize; 2],
-    a: [usize; 2],
-    b: [usize; 2],
-    w: [f64; 3],
-}
-
-#[inline(always)]
-fn trilinear(c: &Corners, v: &[f64]) -> f64 {
-    let [wf, wa, wb] = c.w;
-    let r00 = (c.f[0] * c.ns + c.a[0]) * c.ns;
-    let r01 = (c.f[0] * c.ns + c.a[1]) * c.ns;
-    let r10 = (c.f[1] * c.ns + c.a[0]) * c.ns;
-    let r11 = (c.f[1] * c.ns + c.a[1]) * c.ns;
-    let line = |r: usize| v[r + c.b[0]] * (1.0 - wb) + v[r + c.b[1]] * wb;
-    let (l00, l01, l10, l11) = (line(r00), line(r01), line(r10), line(r11));
-    let p0 = l00 * (1.0 - wa) + l01 * wa;
-    let p1 = l10 * (1.0 - wa) + l11 * wa;
-    p0 * (1.0 - wf) + p1 * wf
+    [corner.trilinear(v[0]), corner.trilinear(v[1])]
 }
 
 /// `equilibrium_step` at one state: payoffs of all action pairs, exploitability, selection.
