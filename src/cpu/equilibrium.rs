@@ -11,7 +11,8 @@ use std::time::Instant;
 use crate::error::Error;
 use crate::gain::{GainTables, StepGains};
 use crate::grid::{
-    pair, Bracket, ClampedTransitions, Corners, Grid, Interpolation, ACTION_CODES, CONTROL_CODES, PAIR_CODES,
+    pair, Bracket, ClampedTransitions, Corners, Grid, Interpolation, ACTION_CODES, CONTROL_CODES,
+    PAIR_CODES,
 };
 use crate::model::Game;
 use crate::scheme::{

@@ -66,6 +66,19 @@ impl<'a> StepKernel<'a> {
         }
     }
 
+    /// What the kernels read for one stake1 node.
+    fn stake1(&self, s1: usize) -> Stake1<'_> {
+        let codes = s1 * ACTION_CODES..(s1 + 1) * ACTION_CODES;
+        let four = |t: &'a [u32]| -> &'a [u32; ACTION_CODES] {
+            t[codes.clone()].try_into().expect("4 codes")
+        };
+        Stake1 {
+            nearest: four(&self.tr.stake_nearest),
+            step: four(&self.tr.stake_step),
+            holding: self.holding[1][codes.clone()].try_into().expect("4 codes"),
+        }
+    }
+
     /// What the kernels read for one row (fee, stake0), gathered once so that the loop over
     /// stake1 indexes small fixed-size arrays.
     fn row(&self, fee: usize, s0: usize) -> Row<'_> {
@@ -96,6 +109,30 @@ impl<'a> StepKernel<'a> {
             s0_holding: self.holding[0][codes].try_into().expect("4 codes"),
             stake_factor: [stake_factor(0), stake_factor(1)],
         }
+    }
+}
+
+/// `evaluate_cell` at one state alone: both agents' values at time t of state `at` (fee,
+/// stake0, stake1) under codes `c`, from V(t+1) `v_next`. For the twin tests against the WGSL
+/// `evaluate_state`; the solver runs the kernels row by row.
+pub fn evaluate_at(k: &StepKernel, at: [usize; 3], c: [u8; 2], v_next: [&[f64]; 2]) -> [f64; 2] {
+    evaluate_cell(&k.row(at[0], at[1]), at[2], &k.stake1(at[2]), c, v_next)
+}
+
+/// `best_response_cell` at one state alone: `agent`'s best control at state `at` against the
+/// other agent's code `other`, from V(t+1) `v_next`. For the twin tests against the WGSL
+/// `best_response_state`.
+pub fn best_response_at(
+    k: &StepKernel,
+    agent: usize,
+    at: [usize; 3],
+    other: u8,
+    v_next: &[f64],
+) -> u8 {
+    let (row, st) = (k.row(at[0], at[1]), k.stake1(at[2]));
+    match agent {
+        0 => best_response_cell::<0>(&row, at[2], &st, other, v_next),
+        _ => best_response_cell::<1>(&row, at[2], &st, other, v_next),
     }
 }
 
