@@ -212,6 +212,10 @@ pub fn adapters(adapters: &[AdapterReport]) {
             a.driver_info
         );
         out!(
+            "  f64 in shaders (--precision f64): {}",
+            if a.shader_f64 { "yes" } else { "no" }
+        );
+        out!(
             "  max_storage_buffer_binding_size {}  max_buffer_size {}",
             human_bytes(a.max_storage_buffer_binding_size),
             human_bytes(a.max_buffer_size)
