@@ -111,7 +111,13 @@ fn equilibrium_state(fee: u32, s0: u32, s1: u32) -> Cell {
         }
     }
     var cell: Cell;
-    cell.ambiguous = select(0u, 1u, exact != PAIRS && exact != chosen);
+    // Counted only when the picks differ by more than f64 rounding (ROUNDING_GAP), as the CPU
+    // counts them.
+    var gap = real(0.0);
+    if (exact != PAIRS) {
+        gap = max(abs(e[exact] - e[chosen]), abs(u0[exact] + u1[exact] - u0[chosen] - u1[chosen]));
+    }
+    cell.ambiguous = select(0u, 1u, exact != PAIRS && exact != chosen && gap > ROUNDING_GAP * largest);
     cell.chosen = chosen;
     cell.equilibria = equilibria;
     cell.values = array<real, 2>(u0[chosen], u1[chosen]);

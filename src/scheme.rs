@@ -43,6 +43,11 @@ impl Precision {
     }
 }
 
+/// Gaps between payoffs below this share of max(1, largest |U|) are rounding, not a choice
+/// (f64 rounds a payoff of a few hundred operations to ~1e-14 relative): a near tie that the
+/// `equilibrium` scheme's τ decides is counted as ambiguous only beyond it.
+pub const ROUNDING_GAP: f64 = 1e-12;
+
 /// Value arrays: f64 from the CPU, f32 from the GPU.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Values {

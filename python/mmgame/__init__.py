@@ -164,6 +164,25 @@ class Run:
         several, the largest selected exploitability, ambiguous selections (None otherwise)."""
         return self.summary.get("diagnostics")
 
+    def start_values(self) -> tuple:
+        """Both agents' values at t = 0 at the path's start state (fee, stake0, stake1),
+        interpolated trilinearly between the nodes (what ``refine`` and ``sweep`` report)."""
+        if self._native is not None:
+            return self._native.start_values()
+        start = self.summary["scenario"]["path"]
+        t0 = self.values[:, 0] if self.values.ndim == 5 else self.values
+        out = []
+        for agent in range(2):
+            v = t0[agent]
+            for axis, x in ((self.fee_grid, start["fee"]), (self.stake_grid, start["stakes"][0]),
+                            (self.stake_grid, start["stakes"][1])):
+                u = min(max(x / axis[1], 0.0), len(axis) - 1.0)
+                lo = min(int(np.floor(u)), len(axis) - 2)
+                w = u - lo
+                v = v[lo] * (1.0 - w) + v[lo + 1] * w
+            out.append(float(v))
+        return tuple(out)
+
     def save(self, folder: Union[str, "os.PathLike[str]"]) -> None:
         """Writes exactly the CLI's files (values.npy, policy.npy, path.csv, summary.json)."""
         folder = os.fspath(folder)
@@ -267,7 +286,7 @@ def _sweep_point(args) -> Dict[str, Any]:
     run = solve(scenario, overrides=overrides, backend=backend, precision=precision)
     # The path's last point, as sweep.csv has it.
     end = {key: run.path[key][-1] for key in ("stake0", "stake1", "fee")}
-    value0, value1 = run._native.start_values()
+    value0, value1 = run.start_values()
     return {"iterations": run.iterations, "converged": run.converged,
             "end_stake0": end["stake0"], "end_stake1": end["stake1"], "end_fee": end["fee"],
             "value0": value0, "value1": value1}

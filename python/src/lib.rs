@@ -36,15 +36,19 @@ fn to_py(e: Error) -> PyErr {
 
 /// The scenario from the caller's choice: a JSON text of a dict, a TOML file's path, or the
 /// embedded default; then the `--set`-style overrides.
-fn scenario(json: Option<&str>, path: Option<&str>, overrides: Vec<String>) -> Result<Scenario, Error> {
+fn scenario(
+    json: Option<&str>,
+    path: Option<&str>,
+    overrides: Vec<String>,
+) -> Result<Scenario, Error> {
     match (json, path) {
         (Some(json), _) => {
             let value: serde_json::Value = serde_json::from_str(json)
                 .map_err(|e| Error::Input(format!("scenario: not a table of keys ({e})")))?;
             let table: toml::Table = serde_json::from_value(value)
                 .map_err(|e| Error::Input(format!("scenario: {e}")))?;
-            let text = toml::to_string(&table)
-                .map_err(|e| Error::Input(format!("scenario: {e}")))?;
+            let text =
+                toml::to_string(&table).map_err(|e| Error::Input(format!("scenario: {e}")))?;
             Scenario::from_toml(&text, "scenario", &overrides)
         }
         (None, Some(path)) => Scenario::load(Some(std::path::Path::new(path)), &overrides),
@@ -52,23 +56,40 @@ fn scenario(json: Option<&str>, path: Option<&str>, overrides: Vec<String>) -> R
     }
 }
 
-fn options(backend: &str, precision: Option<&str>, adapter: Option<String>, save_values: &str) -> Result<SolveOptions, Error> {
+fn options(
+    backend: &str,
+    precision: Option<&str>,
+    adapter: Option<String>,
+    save_values: &str,
+) -> Result<SolveOptions, Error> {
     let backend = match backend {
         "cpu" => Backend::Cpu,
         "gpu" => Backend::Gpu,
         "auto" => Backend::Auto,
-        other => return Err(Error::Input(format!("backend {other:?}: give \"cpu\", \"gpu\" or \"auto\""))),
+        other => {
+            return Err(Error::Input(format!(
+                "backend {other:?}: give \"cpu\", \"gpu\" or \"auto\""
+            )))
+        }
     };
     let precision = match precision {
         None => None,
         Some("f32") => Some(Precision::F32),
         Some("f64") => Some(Precision::F64),
-        Some(other) => return Err(Error::Input(format!("precision {other:?}: give \"f32\" or \"f64\""))),
+        Some(other) => {
+            return Err(Error::Input(format!(
+                "precision {other:?}: give \"f32\" or \"f64\""
+            )))
+        }
     };
     let save_values = match save_values {
         "t0" => SaveValues::T0,
         "all" => SaveValues::All,
-        other => return Err(Error::Input(format!("save_values {other:?}: give \"t0\" or \"all\""))),
+        other => {
+            return Err(Error::Input(format!(
+                "save_values {other:?}: give \"t0\" or \"all\""
+            )))
+        }
     };
     Ok(SolveOptions {
         backend,
@@ -84,12 +105,19 @@ fn options(backend: &str, precision: Option<&str>, adapter: Option<String>, save
 fn event_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     match *e {
-        Event::Iteration { iteration, policy_change } => {
+        Event::Iteration {
+            iteration,
+            policy_change,
+        } => {
             d.set_item("kind", "iteration")?;
             d.set_item("iteration", iteration)?;
             d.set_item("policy_change", policy_change)?;
         }
-        Event::TimeStep { done, total, states } => {
+        Event::TimeStep {
+            done,
+            total,
+            states,
+        } => {
             d.set_item("kind", "time_step")?;
             d.set_item("done", done)?;
             d.set_item("total", total)?;
@@ -165,7 +193,9 @@ struct PySolver {
 impl PySolver {
     #[new]
     fn new() -> Self {
-        PySolver { solver: Solver::new() }
+        PySolver {
+            solver: Solver::new(),
+        }
     }
 
     /// Solves a scenario (JSON of a dict, or a TOML path, or the default) with overrides
@@ -206,11 +236,15 @@ impl PySolver {
             Some("f64") => Precision::F64,
             Some("f32") | None => Precision::F32,
             Some(other) => {
-                return Err(to_py(Error::Input(format!("precision {other:?}: give \"f32\" or \"f64\""))))
+                return Err(to_py(Error::Input(format!(
+                    "precision {other:?}: give \"f32\" or \"f64\""
+                ))))
             }
         };
         let report = py
-            .detach(|| mmgame::tools::validate::validate(&self.solver, &s, adapter.as_deref(), precision))
+            .detach(|| {
+                mmgame::tools::validate::validate(&self.solver, &s, adapter.as_deref(), precision)
+            })
             .map_err(to_py)?;
         Ok(validation_json(&report).to_string())
     }
@@ -220,7 +254,12 @@ fn validation_json(report: &mmgame::tools::validate::Report) -> serde_json::Valu
     use mmgame::tools::validate::Report;
     use serde_json::json;
     match report {
-        Report::Notebook { cpu, gpu, steps, drift } => json!({
+        Report::Notebook {
+            cpu,
+            gpu,
+            steps,
+            drift,
+        } => json!({
             "scheme": "notebook",
             "passes": report.passes(),
             "cpu": cpu.summary(),
@@ -239,7 +278,11 @@ fn validation_json(report: &mmgame::tools::validate::Report) -> serde_json::Valu
             "states": drift.states,
             "value_difference": drift.value_difference,
         }),
-        Report::Equilibrium { cpu, gpu, agreement: a } => json!({
+        Report::Equilibrium {
+            cpu,
+            gpu,
+            agreement: a,
+        } => json!({
             "scheme": "equilibrium",
             "passes": report.passes(),
             "cpu": cpu.summary(),
@@ -273,7 +316,8 @@ fn view<'py, T: numpy::Element>(
         .map_err(|e| to_py(Error::Internal(format!("array shape: {e}"))))?;
     // SAFETY: the NativeRun is frozen and owns `values`, so the memory lives and does not
     // change as long as the NumPy array (which keeps `owner` alive) exists.
-    let a = unsafe { PyArrayDyn::<T>::borrow_from_array(&array.into_dyn(), owner.clone().into_any()) };
+    let a =
+        unsafe { PyArrayDyn::<T>::borrow_from_array(&array.into_dyn(), owner.clone().into_any()) };
     a.readwrite().make_nonwriteable();
     Ok(a.into_any())
 }
@@ -296,8 +340,24 @@ impl NativeRun {
             mmgame::api::Outcome::Equilibrium(e) => match (&e.memory, e.save_values) {
                 (Some(m), SaveValues::All) => view(&m.values, &full, slf),
                 _ => match &e.values_t0 {
-                    Values::F64(v) => view(v, &full[..1].iter().chain(&full[2..]).copied().collect::<Vec<_>>(), slf),
-                    Values::F32(v) => view(v, &full[..1].iter().chain(&full[2..]).copied().collect::<Vec<_>>(), slf),
+                    Values::F64(v) => view(
+                        v,
+                        &full[..1]
+                            .iter()
+                            .chain(&full[2..])
+                            .copied()
+                            .collect::<Vec<_>>(),
+                        slf,
+                    ),
+                    Values::F32(v) => view(
+                        v,
+                        &full[..1]
+                            .iter()
+                            .chain(&full[2..])
+                            .copied()
+                            .collect::<Vec<_>>(),
+                        slf,
+                    ),
                 },
             },
         }
@@ -335,7 +395,8 @@ impl NativeRun {
 
     /// Writes the CLI's files into `folder`.
     fn save(&self, py: Python<'_>, folder: &str) -> PyResult<()> {
-        py.detach(|| self.run.save(std::path::Path::new(folder))).map_err(to_py)
+        py.detach(|| self.run.save(std::path::Path::new(folder)))
+            .map_err(to_py)
     }
 }
 
@@ -348,7 +409,11 @@ fn default_scenario_json() -> PyResult<String> {
 /// The scenario (resolved and validated) as JSON text.
 #[pyfunction]
 #[pyo3(signature = (scenario_json, scenario_path, overrides))]
-fn resolve_scenario_json(scenario_json: Option<&str>, scenario_path: Option<&str>, overrides: Vec<String>) -> PyResult<String> {
+fn resolve_scenario_json(
+    scenario_json: Option<&str>,
+    scenario_path: Option<&str>,
+    overrides: Vec<String>,
+) -> PyResult<String> {
     let s = scenario(scenario_json, scenario_path, overrides).map_err(to_py)?;
     serde_json::to_string(&s).map_err(|e| to_py(Error::Internal(e.to_string())))
 }

@@ -17,7 +17,7 @@ use crate::grid::{
 use crate::model::Game;
 use crate::scheme::{
     Cancel, EquilibriumSolution, Event, Observer, Precision, SliceValues, StepDiagnostics,
-    StepSink, Values,
+    StepSink, Values, ROUNDING_GAP,
 };
 use crate::team;
 
@@ -148,8 +148,12 @@ pub fn select(u: &[[f64; PAIRS]; 2], relative: f64) -> Cell {
         .map(sum)
         .fold(f64::NEG_INFINITY, f64::max);
     let exact = (0..PAIRS).find(|&n| e[n] <= e_min && sum(n) >= exact_sum);
+    // Ambiguous only when the two picks differ by more than rounding: pairs equal in exact
+    // arithmetic (mirror images, moves the grid's edge makes identical) differ by ~1e-15·|U|
+    // in f64, and τ exists to tie them.
+    let gap = |n: usize| (e[n] - e[chosen]).abs().max((sum(n) - sum(chosen)).abs());
     Cell {
-        ambiguous: exact.is_some_and(|n| n != chosen),
+        ambiguous: exact.is_some_and(|n| n != chosen && gap(n) > ROUNDING_GAP * largest),
         actions: [CONTROL_CODES[chosen / 3], CONTROL_CODES[chosen % 3]],
         values: [u[0][chosen], u[1][chosen]],
         equilibria: e.iter().filter(|&&x| x <= tau).count() as u32,

@@ -361,10 +361,12 @@ pub fn shader_prelude(precision: Precision) -> String {
          const ACTION_PACK_SHIFT: u32 = {ACTION_PACK_SHIFT}u;\n\
          const DIAGNOSTICS_STRIDE: u32 = {DIAGNOSTICS_STRIDE}u;\n\
          const NO_STATE: u32 = {NO_STATE}u;\n\
-         const TIE_TOLERANCE: real = {tie:e};\n",
+         const TIE_TOLERANCE: real = {tie:e};\n\
+         const ROUNDING_GAP: real = {gap:e};\n",
         real = precision.name(),
         controls = CONTROL_CODES.len(),
         tie = precision.tie_tolerance(),
+        gap = crate::scheme::ROUNDING_GAP,
     )
 }
 
