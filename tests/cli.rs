@@ -49,6 +49,23 @@ fn solve_with_no_arguments_writes_the_notebook_run() {
     assert!(summary["cell_updates_per_second"].as_f64().unwrap() > 0.0);
     assert!(summary["solve_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(summary["version"], env!("CARGO_PKG_VERSION"));
+    // The axes' node values, and each array's axis names.
+    let axis = |name: &str| -> Vec<f64> {
+        summary["axes"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(axis("time"), [0.0, 0.25, 0.5, 0.75, 1.0]);
+    assert_eq!(axis("fee").len(), 15);
+    assert_eq!(axis("fee")[14], 1.0);
+    assert_eq!(axis("stake")[1], 120.0 / 14.0);
+    assert_eq!(
+        summary["dims"]["values"],
+        serde_json::json!(["agent", "time", "fee", "stake0", "stake1"])
+    );
     // No temporary files are left behind.
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()

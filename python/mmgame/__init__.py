@@ -140,11 +140,17 @@ class Run:
         self.summary = summary
         self._native = native
         self._folder = folder
-        grid = summary["scenario"]["grid"]
-        horizon = summary["scenario"]["model"]["horizon"]
-        self.fee_grid = np.linspace(0.0, grid["fee_max"], grid["fee_points"])
-        self.stake_grid = np.linspace(0.0, grid["stake_max"], grid["stake_points"])
-        self.times = np.linspace(0.0, horizon, grid["time_points"])
+        axes = summary.get("axes")
+        if axes is not None:
+            self.fee_grid = np.array(axes["fee"])
+            self.stake_grid = np.array(axes["stake"])
+            self.times = np.array(axes["time"])
+        else:  # a summary.json written before the axes were recorded
+            grid = summary["scenario"]["grid"]
+            horizon = summary["scenario"]["model"]["horizon"]
+            self.fee_grid = np.linspace(0.0, grid["fee_max"], grid["fee_points"])
+            self.stake_grid = np.linspace(0.0, grid["stake_max"], grid["stake_points"])
+            self.times = np.linspace(0.0, horizon, grid["time_points"])
 
     @property
     def scheme(self) -> str:

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Scenario;
 use crate::error::Error;
 use crate::grid::{Grid, Interpolation};
-use crate::io::summary::{EquilibriumSummary, NotebookSummary, SaveValues, Summary};
+use crate::io::summary::{Axes, Dims, EquilibriumSummary, NotebookSummary, SaveValues, Summary};
 use crate::scheme::{BackendInfo, MemorySink, Precision, Solution, StepDiagnostics, Values};
 use crate::simulate::PathPoint;
 
@@ -156,6 +156,8 @@ impl Run {
                 solve_seconds: self.solve_seconds,
                 cell_updates: self.cell_updates,
                 cell_updates_per_second: self.cell_updates_per_second(),
+                axes: Axes::of(&self.grid()),
+                dims: Dims::new(true),
                 path: self.path.clone(),
                 files: files.clone(),
                 scenario: self.scenario.clone(),
@@ -188,6 +190,8 @@ impl Run {
                     ),
                     tie_tolerance: e.tie_tolerance,
                     diagnostics: d.clone(),
+                    axes: Axes::of(&g),
+                    dims: Dims::new(e.save_values == SaveValues::All),
                     path: self.path.clone(),
                     files: files.clone(),
                     scenario: self.scenario.clone(),

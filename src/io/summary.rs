@@ -64,6 +64,43 @@ impl Summary {
     }
 }
 
+/// The node values of every axis of the run's arrays, so that a reader needs no `linspace`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Axes {
+    pub fee: Vec<f64>,
+    pub stake: Vec<f64>,
+    pub time: Vec<f64>,
+}
+
+impl Axes {
+    pub fn of(grid: &crate::grid::Grid) -> Self {
+        Axes {
+            fee: grid.fee.nodes.clone(),
+            stake: grid.stake.nodes.clone(),
+            time: grid.time.nodes.clone(),
+        }
+    }
+}
+
+/// The axis names of each array file, in order (`stake0` and `stake1` run over `axes.stake`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Dims {
+    pub values: Vec<&'static str>,
+    pub policy: Vec<&'static str>,
+}
+
+impl Dims {
+    /// `values_every_time`: whether values.npy holds every time slice (else t = 0 only).
+    pub fn new(values_every_time: bool) -> Self {
+        let all = vec!["agent", "time", "fee", "stake0", "stake1"];
+        let t0 = vec!["agent", "fee", "stake0", "stake1"];
+        Dims {
+            values: if values_every_time { all.clone() } else { t0 },
+            policy: all,
+        }
+    }
+}
+
 /// `summary.json` of a `notebook` run.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotebookSummary {
@@ -77,6 +114,8 @@ pub struct NotebookSummary {
     pub solve_seconds: f64,
     pub cell_updates: f64,
     pub cell_updates_per_second: f64,
+    pub axes: Axes,
+    pub dims: Dims,
     pub path: Vec<PathPoint>,
     pub files: Vec<String>,
     pub scenario: Scenario,
@@ -107,6 +146,8 @@ pub struct EquilibriumSummary {
     pub precision_advice: Option<String>,
     pub tie_tolerance: f64,
     pub diagnostics: Vec<StepDiagnostics>,
+    pub axes: Axes,
+    pub dims: Dims,
     pub path: Vec<PathPoint>,
     pub files: Vec<String>,
     pub scenario: Scenario,
