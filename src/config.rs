@@ -292,43 +292,30 @@ impl Scenario {
     }
 
     /// An upper bound on |payoff| over the whole game, and the parameters that drive it. The
-    /// running gain is e^(−r·t)·(f·V_i − λσ_i·S_i) − e^(ρ_i·t)·S_i with f·V_i ≤
-    /// N_i·fee_max·(1/offset + 1) and S_i ≤ stake_max, and a value sums at most `horizon` of
-    /// it (times dt): so |payoff| ≤ horizon·max_i(e^(max(0, −r)·T)·(N_i·fee_max·(1/offset
-    /// \+ 1) + |λ|σ_i·stake_max) + e^(max(0, ρ_i)·T)·stake_max). Loose, but finite exactly
-    /// when no exponential overflows, and far below the limits on every sensible scenario
+    /// running gain is e^(−r·t)·(f·V_i − λσ_i·S_i) − e^(ρ_i·t)·S_i, taken at points up to one
+    /// move past the grid: with f_reach = fee_max + 2·max(m, 1)·|γ|·dt and s_reach = stake_max
+    /// \+ max(m, 1)·dt, f·V_i ≤ N_i·f_reach·(1/offset + 1) and S_i ≤ s_reach; a value sums at
+    /// most `horizon` of it (times dt). So |payoff| ≤ horizon·max_i(e^(max(0, −r)·T)·(N_i·
+    /// f_reach·(1/offset + 1) + |λ|σ_i·s_reach) + e^(max(0, ρ_i)·T)·s_reach). Loose, but finite
+    /// exactly when nothing overflows, and far below the limits on every sensible scenario
     /// (about 5e7 on the default).
     pub fn payoff_bound(&self) -> (f64, String) {
         let m = &self.model;
-        let (t, s_max) = (m.horizon, self.grid.stake_max);
+        let t = m.horizon;
         let crate::model::FeeResponse::Reciprocal { offset } = m.fee_response;
         let discount = (-m.discount_rate).max(0.0) * t;
+        // The notebook scheme moves physically and unclamped: a point can leave the grid by one
+        // move, the fee by up to 2·max(m, 1)·γ·dt (the sum rule), a stake by max(m, 1)·dt (the
+        // initial action 1 is a move too).
+        let dt = t / (self.grid.time_points as f64 - 1.0);
+        let step = (self.grid.control as f64).max(1.0) * dt;
+        let fee_reach = self.grid.fee_max + 2.0 * (m.fee_speed * step).abs();
+        let s_max = self.grid.stake_max + step;
         let mut worst = (0.0f64, String::new());
         for (i, a) in self.agents.iter().enumerate() {
             let holding = a.capital_cost.max(0.0) * t;
-            // Named as the cause: an exponential beyond e^20 (5e8, more than any other factor
-            // of a sensible scenario), else the linear factors.
-            let cause = if discount >= holding && discount > 20.0 {
-                format!(
-                    "model.discount_rate = {} with model.horizon = {}",
-                    number(m.discount_rate),
-                    number(t)
-                )
-            } else if holding > 20.0 {
-                format!(
-                    "agents.{i}.capital_cost = {} with model.horizon = {}",
-                    number(a.capital_cost),
-                    number(t)
-                )
-            } else {
-                format!(
-                    "model.horizon = {} with agents.{i}.max_volume = {} and grid.stake_max = {}",
-                    number(t),
-                    number(a.max_volume),
-                    number(s_max)
-                )
-            };
-            let trading = a.max_volume * self.grid.fee_max * (1.0 / offset + 1.0);
+            let cause = self.bound_cause(i, discount, holding, fee_reach);
+            let trading = a.max_volume * fee_reach * (1.0 / offset + 1.0);
             let risk = (m.risk_weight * a.volatility).abs() * s_max;
             let bound = t * (discount.exp() * (trading + risk) + holding.exp() * s_max);
             if bound.is_nan() || bound > worst.0 || worst.1.is_empty() {
@@ -336,6 +323,39 @@ impl Scenario {
             }
         }
         worst
+    }
+
+    /// The parameters to name for agent `i`'s payoff bound: an exponential beyond e^20 (5e8,
+    /// more than any other factor of a sensible scenario), a fee that one move takes a
+    /// million times past the grid, else the linear factors.
+    fn bound_cause(&self, i: usize, discount: f64, holding: f64, fee_reach: f64) -> String {
+        let (m, t) = (&self.model, self.model.horizon);
+        if discount >= holding && discount > 20.0 {
+            format!(
+                "model.discount_rate = {} with model.horizon = {}",
+                number(m.discount_rate),
+                number(t)
+            )
+        } else if holding > 20.0 {
+            format!(
+                "agents.{i}.capital_cost = {} with model.horizon = {}",
+                number(self.agents[i].capital_cost),
+                number(t)
+            )
+        } else if fee_reach > 1e6 * self.grid.fee_max.max(1.0) {
+            format!(
+                "model.fee_speed = {} with grid.control = {}",
+                number(m.fee_speed),
+                self.grid.control
+            )
+        } else {
+            format!(
+                "model.horizon = {} with agents.{i}.max_volume = {} and grid.stake_max = {}",
+                number(t),
+                number(self.agents[i].max_volume),
+                number(self.grid.stake_max)
+            )
+        }
     }
 
     /// The checks of [`Scenario::validate`] on the grid and the solver, after the numbers.

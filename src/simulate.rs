@@ -15,6 +15,14 @@ pub struct PathPoint {
     pub fee: f64,
     pub stakes: [f64; 2],
     pub actions: Option<[i64; 2]>,
+    /// The notebook's path has one point past the horizon (reached with the never-improved
+    /// last slice's actions); it is kept, marked, and left out of the path's headline.
+    pub beyond_horizon: bool,
+}
+
+/// The path's point at t = horizon: its last point that is not beyond it.
+pub fn at_horizon(path: &[PathPoint]) -> Option<&PathPoint> {
+    path.iter().rev().find(|p| !p.beyond_horizon)
 }
 
 /// The notebook's path (its cell 10): for steps 0..N_T−1, look both actions up at the nearest
@@ -70,6 +78,7 @@ fn simulate<E>(
                 fee,
                 stakes,
                 actions: None,
+                beyond_horizon: step >= grid.time.len(),
             });
             break;
         }
@@ -88,6 +97,7 @@ fn simulate<E>(
             fee,
             stakes,
             actions: Some(a),
+            beyond_horizon: step >= grid.time.len(),
         });
         // The notebook's order of operations: f − (γ·a_f)·dt, S + a·dt.
         let af = game.model.fee_rule.fee_action(a[0] as f64, a[1] as f64);

@@ -33,10 +33,14 @@ fn solve_with_no_arguments_writes_the_notebook_run() {
 
     let csv = std::fs::read_to_string(out.join("path.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "step,time,fee,stake0,stake1,action0,action1");
+    assert_eq!(
+        lines[0],
+        "step,time,fee,stake0,stake1,action0,action1,beyond_horizon"
+    );
     assert_eq!(lines.len(), 1 + 6);
-    assert_eq!(lines[1], "0,0,0.1,10,10,0,3");
-    assert_eq!(lines[6], "5,1.25,0.07500000000000001,10.25,13.25,,");
+    assert_eq!(lines[1], "0,0,0.1,10,10,0,3,false");
+    // The notebook's extra point, one step past the horizon, is kept and marked.
+    assert_eq!(lines[6], "5,1.25,0.07500000000000001,10.25,13.25,,,true");
 
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();

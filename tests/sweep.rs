@@ -57,7 +57,10 @@ fn sweep_writes_every_point_with_its_outcome() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("d/summary.json")).unwrap())
             .unwrap();
     assert_eq!(rows[3][3], summary["iterations"].to_string());
-    let end = summary["path"].as_array().unwrap().last().unwrap();
+    // The sweep's end is the path at the horizon (the summary's `path_end`), not the
+    // notebook's extra point past it.
+    let end = &summary["path_end"];
+    assert_eq!(end["time"].as_f64().unwrap(), 1.0);
     assert_eq!(
         rows[3][5].parse::<f64>().unwrap(),
         end["stakes"][0].as_f64().unwrap()

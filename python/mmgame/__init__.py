@@ -222,6 +222,7 @@ def _path_arrays(points: Sequence[Dict[str, Any]]) -> Dict[str, np.ndarray]:
         "stake1": np.array([p["stakes"][1] for p in points], dtype=np.float64),
         "action0": np.array([action(p, 0) for p in points], dtype=np.float64),
         "action1": np.array([action(p, 1) for p in points], dtype=np.float64),
+        "beyond_horizon": np.array([bool(p.get("beyond_horizon", False)) for p in points]),
     }
 
 
@@ -290,8 +291,9 @@ def _sweep_point(args) -> Dict[str, Any]:
     """One sweep point, in this process (what an executor's worker runs)."""
     scenario, overrides, backend, precision = args
     run = solve(scenario, overrides=overrides, backend=backend, precision=precision)
-    # The path's last point, as sweep.csv has it.
-    end = {key: run.path[key][-1] for key in ("stake0", "stake1", "fee")}
+    # The path at the horizon, as sweep.csv has it (not the notebook's point past it).
+    at = int(np.flatnonzero(~run.path["beyond_horizon"])[-1])
+    end = {key: run.path[key][at] for key in ("stake0", "stake1", "fee")}
     value0, value1 = run.start_values()
     return {"iterations": run.iterations, "converged": run.converged,
             "end_stake0": end["stake0"], "end_stake1": end["stake1"], "end_fee": end["fee"],

@@ -128,7 +128,8 @@ fn notebook(run: &Run, out: &Path, plots: &[PathBuf]) {
 
 /// The path's start and end on one line, then the path as a small aligned table.
 fn path(path: &[PathPoint]) {
-    let (Some(first), Some(last)) = (path.first(), path.last()) else {
+    // The headline ends at the horizon; the table shows the notebook's extra point too.
+    let (Some(first), Some(last)) = (path.first(), crate::simulate::at_horizon(path)) else {
         return;
     };
     out!(

@@ -93,8 +93,15 @@ fn line_of(record: &StringRecord) -> u64 {
 // path.csv
 
 /// The columns of `path.csv`.
-pub const PATH_COLUMNS: [&str; 7] = [
-    "step", "time", "fee", "stake0", "stake1", "action0", "action1",
+pub const PATH_COLUMNS: [&str; 8] = [
+    "step",
+    "time",
+    "fee",
+    "stake0",
+    "stake1",
+    "action0",
+    "action1",
+    "beyond_horizon",
 ];
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +117,7 @@ struct PathRow {
     stake1: f64,
     action0: Option<i64>,
     action1: Option<i64>,
+    beyond_horizon: bool,
 }
 
 /// `path.csv`: `step,time,fee,stake0,stake1,action0,action1`; the last row has no actions.
@@ -124,6 +132,7 @@ pub fn write_path(path: &Path, points: &[PathPoint]) -> Result<(), Error> {
                 stake1: p.stakes[1],
                 action0: p.actions.map(|a| a[0]),
                 action1: p.actions.map(|a| a[1]),
+                beyond_horizon: p.beyond_horizon,
             })?;
         }
         Ok(())
@@ -139,9 +148,16 @@ pub fn read_path(file: &Path) -> Result<Vec<PathPoint>, Error> {
         .trim(csv::Trim::All)
         .from_reader(f);
     let header = reader.headers().map_err(|e| read_error(file, e))?;
-    if header.iter().ne(PATH_COLUMNS) {
+    // Files written before `beyond_horizon` lack that column: their last point is past the
+    // horizon exactly when the path has time_points + 1 points (the notebook scheme's), which
+    // the caller knows; here it reads as within.
+    let columns = if header.iter().eq(PATH_COLUMNS) {
+        PATH_COLUMNS.len()
+    } else if header.iter().eq(PATH_COLUMNS[..7].iter().copied()) {
+        7
+    } else {
         return Err(bad(format!("header is not {}", PATH_COLUMNS.join(","))));
-    }
+    };
     let mut points = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| read_error(file, e))?;
@@ -152,10 +168,14 @@ pub fn read_path(file: &Path) -> Result<Vec<PathPoint>, Error> {
                 row_text(&record)
             ))
         };
-        if record.len() != PATH_COLUMNS.len() {
+        if record.len() != columns {
             return Err(malformed());
         }
-        let row: PathRow = record.deserialize(None).map_err(|_| malformed())?;
+        let mut full = record.clone();
+        if columns == 7 {
+            full.push_field("false");
+        }
+        let row: PathRow = full.deserialize(None).map_err(|_| malformed())?;
         let actions = match (row.action0, row.action1) {
             (Some(a0), Some(a1)) => Some([a0, a1]),
             (None, None) => None,
@@ -167,6 +187,7 @@ pub fn read_path(file: &Path) -> Result<Vec<PathPoint>, Error> {
             fee: row.fee,
             stakes: [row.stake0, row.stake1],
             actions,
+            beyond_horizon: row.beyond_horizon,
         });
     }
     if points.is_empty() {
@@ -650,9 +671,12 @@ mod tests {
                 fee: x,
                 stakes: [-x, x * 0.5],
                 actions: Some([i as i64 - 3, 1]),
+                beyond_horizon: false,
             })
             .collect();
-        points.last_mut().unwrap().actions = None;
+        let last = points.last_mut().unwrap();
+        last.actions = None;
+        last.beyond_horizon = true;
         points
     }
 
@@ -674,21 +698,35 @@ mod tests {
     }
 
     #[test]
-    fn path_csv_is_byte_identical_to_the_old_writer_and_reads_back() {
+    fn path_csv_is_the_old_writers_plus_beyond_horizon_and_reads_both() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
         for points in [points(), vec![], points()[11..].to_vec()] {
             write_path(&a, &points).unwrap();
             old::write_path(&b, &points);
-            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            // Every field of the old writer, then the new column.
+            let ours = std::fs::read_to_string(&a).unwrap();
+            let theirs = std::fs::read_to_string(&b).unwrap();
+            let trimmed: Vec<&str> = ours.lines().map(|l| &l[..l.rfind(',').unwrap()]).collect();
+            assert_eq!(trimmed, theirs.lines().collect::<Vec<_>>());
         }
         let points = points();
         write_path(&a, &points).unwrap();
         let text = std::fs::read_to_string(&a).unwrap();
-        assert!(text.contains("\n0,0,10,-10,5,-3,1\n"), "{text}");
+        assert!(text.contains("\n0,0,10,-10,5,-3,1,false\n"), "{text}");
         assert!(text.contains(",0.07500000000000001,"), "{text}");
-        assert!(text.ends_with(",,\n"), "{text}");
+        assert!(text.ends_with(",,true\n"), "{text}");
         assert_eq!(read_path(&a).unwrap(), points);
+        // A file from before the column reads with every point within the horizon.
+        old::write_path(&b, &points);
+        let within: Vec<PathPoint> = points
+            .iter()
+            .map(|p| PathPoint {
+                beyond_horizon: false,
+                ..p.clone()
+            })
+            .collect();
+        assert_eq!(read_path(&b).unwrap(), within);
     }
 
     #[test]
@@ -907,6 +945,7 @@ mod tests {
             stake1: 0.0,
             action0: None,
             action1: None,
+            beyond_horizon: false,
         };
         assert_eq!(header(&row), PATH_COLUMNS.join(","));
     }

@@ -116,6 +116,8 @@ pub struct NotebookSummary {
     pub cell_updates_per_second: f64,
     pub axes: Axes,
     pub dims: Dims,
+    /// The path's point at t = horizon.
+    pub path_end: Option<PathPoint>,
     pub path: Vec<PathPoint>,
     pub files: Vec<String>,
     pub scenario: Scenario,
@@ -148,6 +150,8 @@ pub struct EquilibriumSummary {
     pub diagnostics: Vec<StepDiagnostics>,
     pub axes: Axes,
     pub dims: Dims,
+    /// The path's point at t = horizon.
+    pub path_end: Option<PathPoint>,
     pub path: Vec<PathPoint>,
     pub files: Vec<String>,
     pub scenario: Scenario,

@@ -80,7 +80,8 @@ pub fn refine(
         let several: u64 = run.equilibrium().map_or(0, |e| {
             e.diagnostics.iter().map(|d| d.several_equilibria).sum()
         });
-        let last = &run.path[run.path.len() - 1];
+        let last = crate::simulate::at_horizon(&run.path)
+            .ok_or_else(|| Error::Internal("a folder run without its path".into()))?;
         rows.push(Level {
             level: k as usize,
             grid: [s.grid.fee_points, s.grid.stake_points, s.grid.time_points],

@@ -189,7 +189,9 @@ fn solve_point(
     options: &SolveOptions,
 ) -> Result<SweepOutcome, Error> {
     let run = solver.solve(s, options, &mut Silent)?;
-    let last = &run.path[run.path.len() - 1];
+    // The path at the horizon (not the notebook's extra point past it).
+    let last = crate::simulate::at_horizon(&run.path)
+        .ok_or_else(|| Error::Internal("a memory run without its path".into()))?;
     let [value0, value1] = run.start_values();
     Ok(SweepOutcome {
         iterations: run.iterations(),
