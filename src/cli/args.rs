@@ -76,35 +76,42 @@ pub struct ScenarioArgs {
     /// Override a scenario key, e.g. --set grid.fee_points=31 --set agents.1.volatility=0.3.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// The scheme: shorthand for --set solver.scheme=notebook|equilibrium.
+    #[arg(long, value_parser = crate::tools::bench::parse_scheme)]
+    pub scheme: Option<crate::config::Scheme>,
+}
+
+/// `mmgame solve`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct SolveArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Output folder (created if absent).
+    #[arg(long, default_value = "mmgame-out")]
+    pub out: PathBuf,
+    /// Print only the summary and errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print summary.json on stdout instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Equilibrium scheme: write the t = 0 value slice only, or all of them.
+    #[arg(long, value_enum, default_value = "t0")]
+    pub save_values: SaveValuesChoice,
+    /// Do not draw the plots (PNG and SVG of the notebook's figures).
+    #[arg(long)]
+    pub no_plots: bool,
+    /// If another mmgame run is writing into --out, wait for it instead of failing.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Solve a scenario and write values.npy, policy.npy, path.csv, summary.json and the plots.
-    Solve {
-        #[command(flatten)]
-        scenario: ScenarioArgs,
-        #[command(flatten)]
-        device: DeviceArgs,
-        /// Output folder (created if absent).
-        #[arg(long, default_value = "mmgame-out")]
-        out: PathBuf,
-        /// Print only the summary and errors.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Print summary.json on stdout instead of the report.
-        #[arg(long)]
-        json: bool,
-        /// Equilibrium scheme: write the t = 0 value slice only, or all of them.
-        #[arg(long, value_enum, default_value = "t0")]
-        save_values: SaveValuesChoice,
-        /// Do not draw the plots (PNG and SVG of the notebook's figures).
-        #[arg(long)]
-        no_plots: bool,
-        /// If another mmgame run is writing into --out, wait for it instead of failing.
-        #[arg(long)]
-        wait: bool,
-    },
+    Solve(SolveArgs),
     /// Solve on the CPU and on the GPU and report how far they agree (exit 1 when beyond
     /// tolerance).
     Validate {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::args::{
     BackendChoice, BenchBackend, Cli, Command, DeviceArgs, PrecisionChoice, SaveValuesChoice,
-    ScenarioArgs,
+    ScenarioArgs, SolveArgs,
 };
 use super::progress::Terminal;
 use super::report::{self, Report};
@@ -57,26 +57,7 @@ impl From<BenchBackend> for bench::Backends {
 pub fn run(cli: Cli) -> Result<(), Error> {
     let solver = Solver::new();
     match cli.command {
-        Command::Solve {
-            scenario,
-            device,
-            out,
-            quiet,
-            json,
-            save_values,
-            no_plots,
-            wait,
-        } => {
-            let scenario = load(&scenario)?;
-            let options = SolveOptions {
-                save_values: save_values.into(),
-                output: Output::Folder(out.clone()),
-                wait,
-                ..options(&solver, device)?
-            };
-            let report = Report::new(json, quiet);
-            solve(&solver, &scenario, &options, &out, report, no_plots)
-        }
+        Command::Solve(args) => solve_command(&solver, args),
         Command::Validate {
             scenario,
             adapter,
@@ -134,11 +115,26 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+/// `mmgame solve`: its arguments into the library's options.
+fn solve_command(solver: &Solver, args: SolveArgs) -> Result<(), Error> {
+    let scenario = load(&args.scenario)?;
+    let options = SolveOptions {
+        save_values: args.save_values.into(),
+        output: Output::Folder(args.out.clone()),
+        wait: args.wait,
+        ..options(solver, args.device)?
+    };
+    let overrides = overrides(&args.scenario);
+    let report = Report::new(args.json, args.quiet);
+    let run = (&scenario, &overrides[..]);
+    solve(solver, run, &options, &args.out, report, args.no_plots)
+}
+
 /// `mmgame solve`: the run's files first, then its plots (listed in summary.json with the
 /// files), then the report. The folder stays locked from the first file to the last plot.
 fn solve(
     solver: &Solver,
-    scenario: &Scenario,
+    (scenario, overrides): (&Scenario, &[String]),
     options: &SolveOptions,
     out: &Path,
     report: Report,
@@ -157,7 +153,7 @@ fn solve(
     let names = plots.iter().filter_map(|p| p.file_name());
     run.add_files(names.map(|n| n.to_string_lossy().into_owned()))?;
     folder.finish(&run.files)?;
-    report::solve(&run, out, &plots, report);
+    report::solve(&run, overrides, out, &plots, report);
     Ok(())
 }
 
@@ -266,7 +262,14 @@ fn sweep(
 }
 
 fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
-    Scenario::load(args.scenario.as_deref(), &args.set)
+    Scenario::load(args.scenario.as_deref(), &overrides(args))
+}
+
+/// The `--set` keys, with `--scheme` as the first (so that an explicit --set solver.scheme
+/// wins).
+fn overrides(args: &ScenarioArgs) -> Vec<String> {
+    let scheme = args.scheme.map(|s| format!("solver.scheme={}", s.name()));
+    scheme.into_iter().chain(args.set.iter().cloned()).collect()
 }
 
 /// The options of a command with `--backend`, `--adapter` and `--precision`.

@@ -14,7 +14,38 @@ pub use args::Cli;
 /// Parses the command line, runs the command and returns the process's exit code: 0, 2 for
 /// bad input (usage, scenario, paths, grids too large), 1 for failures at run time, 130 when
 /// cancelled. Every error is one line on stderr.
+/// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every GPU command
+/// when the variable is missing (as in containers and CI): give them a private folder, before
+/// any thread exists. Nothing else reads it.
+fn quiet_mesa() {
+    let valid = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .is_some_and(|d| d.is_dir());
+    if valid {
+        return;
+    }
+    // One folder per user, reused by later runs (its owner and mode are checked).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok());
+        let Some(uid) = uid else { return };
+        let dir = std::env::temp_dir().join(format!("mmgame-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let ours = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o777 == 0o700);
+        if ours {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}
+
 pub fn main() -> i32 {
+    quiet_mesa();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Usage errors are one line like every other error (clap adds a blank line and a

@@ -36,13 +36,13 @@ impl Report {
 }
 
 /// `solve`'s report of a run written to `out`, with its plots.
-pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
+pub fn solve(run: &Run, overrides: &[String], out: &Path, plots: &[PathBuf], report: Report) {
     if report == Report::Json {
         out!("{}", run.summary().to_json());
         return;
     }
     match run.equilibrium() {
-        None => notebook(run, out, plots),
+        None => notebook(run, overrides, out, plots),
         Some(e) => {
             let g = &run.scenario.grid;
             out!(
@@ -56,17 +56,9 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
                 g.time_points,
                 g.control
             );
-            out!("  step   time  no pure eq.  several eq.  max exploitability  ambiguous");
-            for d in &e.diagnostics {
-                out!(
-                    "  {:>4} {:>6.3} {:>12} {:>12} {:>19.3e} {:>10}",
-                    d.step,
-                    d.time,
-                    d.no_pure_equilibrium,
-                    d.several_equilibria,
-                    d.max_exploitability,
-                    d.ambiguous
-                );
+            echo_overrides(overrides);
+            if report == Report::Full {
+                diagnostics(&e.diagnostics);
             }
             let several: u64 = e.diagnostics.iter().map(|d| d.several_equilibria).sum();
             let no_pure: u64 = e.diagnostics.iter().map(|d| d.no_pure_equilibrium).sum();
@@ -94,7 +86,46 @@ pub fn solve(run: &Run, out: &Path, plots: &[PathBuf], report: Report) {
     }
 }
 
-fn notebook(run: &Run, out: &Path, plots: &[PathBuf]) {
+/// The keys the command line changed, so that a run shows what it solved.
+fn echo_overrides(overrides: &[String]) {
+    if !overrides.is_empty() {
+        out!("with --set {}", overrides.join(" --set "));
+    }
+}
+
+/// The equilibrium scheme's table of diagnostics per time step.
+fn diagnostics(d: &[crate::api::StepDiagnostics]) {
+    out!("  step   time  no pure eq.  several eq.  max exploitability  ambiguous");
+    for d in d {
+        out!(
+            "  {:>4} {:>6.3} {:>12} {:>12} {:>19.3e} {:>10}",
+            d.step,
+            d.time,
+            d.no_pure_equilibrium,
+            d.several_equilibria,
+            d.max_exploitability,
+            d.ambiguous
+        );
+    }
+}
+
+/// A coordinate for a report: 12 significant digits, so that 0.07500000000000001 reads 0.075
+/// and a rounding residue such as −6.9e-18 reads 0 (the files keep every digit).
+fn number(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    let digits = 11 - x.abs().log10().floor() as i32;
+    let scale = 10f64.powi(digits.clamp(-300, 300));
+    let rounded = (x * scale).round() / scale;
+    if rounded == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{rounded}")
+    }
+}
+
+fn notebook(run: &Run, overrides: &[String], out: &Path, plots: &[PathBuf]) {
     let g = &run.scenario.grid;
     let policy_change = run.notebook().map_or(&[][..], |s| &s.policy_change[..]);
     out!(
@@ -120,6 +151,7 @@ fn notebook(run: &Run, out: &Path, plots: &[PathBuf]) {
         run.solve_seconds,
         run.cell_updates_per_second()
     );
+    echo_overrides(overrides);
     let changes: Vec<String> = policy_change.iter().map(|c| format!("{c:.5}")).collect();
     out!("policy change per iteration: {}", changes.join(", "));
     path(&run.path);
@@ -134,14 +166,14 @@ fn path(path: &[PathPoint]) {
     };
     out!(
         "path: stakes ({}, {}) fee {} at t = {} → stakes ({}, {}) fee {} at t = {}",
-        first.stakes[0],
-        first.stakes[1],
-        first.fee,
-        first.time,
-        last.stakes[0],
-        last.stakes[1],
-        last.fee,
-        last.time
+        number(first.stakes[0]),
+        number(first.stakes[1]),
+        number(first.fee),
+        number(first.time),
+        number(last.stakes[0]),
+        number(last.stakes[1]),
+        number(last.fee),
+        number(last.time)
     );
     out!(
         "  {:>4} {:>8} {:>10} {:>10} {:>10} {:>7} {:>7}",

@@ -140,8 +140,8 @@ pub fn write_figures(
     let fee_axis = (0.0, g.fee_max);
     let stake_axis = (0.0, g.stake_max);
     let value_surface = HeatMap {
-        title: "Value of agent 1 at t = 0",
-        x_label: "stake",
+        title: "Value of agent 1 at t = 0, stake1 = 0",
+        x_label: "stake0",
         y_label: "fee",
         data: &surfaces.value,
         x_range: stake_axis,
@@ -150,9 +150,13 @@ pub fn write_figures(
         bar_label: "value",
     };
     let levels = action_levels(g.control as f64, &surfaces.action);
+    let action_title = format!(
+        "Action of agent 0 at t = 0, stake0 = {}",
+        crate::config::number(g.stake_max)
+    );
     let action_map = HeatMap {
-        title: "Action of agent 0 at t = 0",
-        x_label: "stake",
+        title: &action_title,
+        x_label: "stake1",
         y_label: "fee",
         data: &surfaces.action,
         x_range: stake_axis,
@@ -196,20 +200,21 @@ fn response_figures(scenario: &Scenario) -> [LineFigure; 2] {
     let game = scenario.game();
     [
         LineFigure {
-            title: "Fee response".into(),
-            x_label: "fee in %".into(),
-            y_label: "volume in %".into(),
+            // From f = 0.01: φ(0) = 1/offset (1000 by default) would flatten the rest.
+            title: "Fee response φ(f), the fee's volume factor".into(),
+            x_label: "fee f (from 0.01)".into(),
+            y_label: "φ(f)".into(),
             lines: vec![Line::plain(
-                linspace(0.0, 1.0, 200)
+                linspace(0.01, 1.0, 200)
                     .map(|f| (f, game.model.fee_response.eval(f)))
                     .collect(),
                 0,
             )],
         },
         LineFigure {
-            title: "Stake response".into(),
-            x_label: "stake".into(),
-            y_label: "volume in %".into(),
+            title: "Stake response ψ(S), the stake's volume factor".into(),
+            x_label: "total stake S = stake0 + stake1".into(),
+            y_label: "ψ(S)".into(),
             lines: vec![Line::plain(
                 linspace(0.0, 200.0, 200)
                     .map(|s| (s, game.model.stake_response.eval(s)))
@@ -225,7 +230,7 @@ fn response_figures(scenario: &Scenario) -> [LineFigure; 2] {
 fn path_figures(shown: &[PathPoint]) -> [LineFigure; 2] {
     [
         LineFigure {
-            title: "Stake evolution".into(),
+            title: "Stake evolution along the path (up to the horizon)".into(),
             x_label: "time".into(),
             y_label: "stake".into(),
             lines: (0..2)
@@ -238,9 +243,9 @@ fn path_figures(shown: &[PathPoint]) -> [LineFigure; 2] {
                 .collect(),
         },
         LineFigure {
-            title: "Fees evolution".into(),
+            title: "Fee evolution along the path (up to the horizon)".into(),
             x_label: "time".into(),
-            y_label: "fees".into(),
+            y_label: "fee".into(),
             lines: vec![Line {
                 label: None,
                 points: shown.iter().map(|p| (p.time, p.fee)).collect(),
@@ -824,24 +829,33 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
         .bold_line_style(GRID_BOLD)
         .light_line_style(GRID_LIGHT)
         .draw()?;
-    for line in &f.lines {
+    // Series stay apart where they overlap: earlier ones are drawn wider (a later one shows
+    // inside), and each has its own marker shape as well as its colour.
+    let n = f.lines.len();
+    for (i, line) in f.lines.iter().enumerate() {
         let color = CYCLE[line.color % CYCLE.len()];
+        let width = 3 + 2 * (n - 1 - i).min(2) as u32;
         let series = chart.draw_series(LineSeries::new(
             line.points.iter().copied().filter(|p| p.1.is_finite()),
-            color.stroke_width(3),
+            color.stroke_width(width),
         ))?;
         if let Some(label) = &line.label {
             series.label(label.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(width))
             });
         }
         if line.markers {
-            chart.draw_series(
-                line.points
-                    .iter()
-                    .filter(|p| p.1.is_finite())
-                    .map(|&p| Circle::new(p, 5, color.filled())),
-            )?;
+            let points = line.points.iter().copied().filter(|p| p.1.is_finite());
+            let fill = color.filled();
+            // Circles, triangles, squares, crosses in turn.
+            match i % 4 {
+                0 => chart.draw_series(points.map(|p| Circle::new(p, 5, fill)))?,
+                1 => chart.draw_series(points.map(|p| TriangleMarker::new(p, 7, fill)))?,
+                2 => chart.draw_series(
+                    points.map(|p| EmptyElement::at(p) + Rectangle::new([(-5, -5), (5, 5)], fill)),
+                )?,
+                _ => chart.draw_series(points.map(|p| Cross::new(p, 6, color.stroke_width(3))))?,
+            };
         }
     }
     if f.lines.iter().any(|l| l.label.is_some()) {
