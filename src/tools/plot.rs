@@ -834,7 +834,7 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
     let n = f.lines.len();
     for (i, line) in f.lines.iter().enumerate() {
         let color = CYCLE[line.color % CYCLE.len()];
-        let width = 3 + 2 * (n - 1 - i).min(2) as u32;
+        let width = 2 + 2 * (n - 1 - i).min(4) as u32;
         let series = chart.draw_series(LineSeries::new(
             line.points.iter().copied().filter(|p| p.1.is_finite()),
             color.stroke_width(width),
@@ -874,18 +874,27 @@ fn draw_lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &LineFigure)
 /// The corner of the plot whose neighbourhood the lines cross least (like matplotlib's
 /// `loc="best"`), upper left on a tie.
 fn legend_corner(f: &LineFigure, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
-    let corners = [
-        (SeriesLabelPosition::UpperLeft, false, true),
-        (SeriesLabelPosition::UpperRight, true, true),
-        (SeriesLabelPosition::LowerLeft, false, false),
-        (SeriesLabelPosition::LowerRight, true, false),
+    // (position, horizontal: 0 left, 1 middle, 2 right; vertical: 0 lower, 1 middle, 2 upper),
+    // the corners first so that they win ties.
+    let places = [
+        (SeriesLabelPosition::UpperLeft, 0, 2),
+        (SeriesLabelPosition::UpperRight, 2, 2),
+        (SeriesLabelPosition::LowerLeft, 0, 0),
+        (SeriesLabelPosition::LowerRight, 2, 0),
+        (SeriesLabelPosition::MiddleRight, 2, 1),
+        (SeriesLabelPosition::MiddleLeft, 0, 1),
+        (SeriesLabelPosition::UpperMiddle, 1, 2),
+        (SeriesLabelPosition::LowerMiddle, 1, 0),
     ];
-    let near = |right: bool, upper: bool, (px, py): (f64, f64)| {
+    let band = |place: usize, t: f64, wide: f64| match place {
+        0 => t < wide,
+        2 => t > 1.0 - wide,
+        _ => (0.5 - wide / 2.0..0.5 + wide / 2.0).contains(&t),
+    };
+    let near = |h: usize, v: usize, (px, py): (f64, f64)| {
         let u = (px - x.0) / (x.1 - x.0);
-        let v = (py - y.0) / (y.1 - y.0);
-        let in_x = if right { u > 0.65 } else { u < 0.35 };
-        let in_y = if upper { v > 0.75 } else { v < 0.25 };
-        in_x && in_y
+        let w = (py - y.0) / (y.1 - y.0);
+        band(h, u, 0.4) && band(v, w, 0.3)
     };
     // Sample the segments densely enough that a line crossing a corner counts.
     let samples: Vec<(f64, f64)> = f
@@ -903,11 +912,11 @@ fn legend_corner(f: &LineFigure, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPos
             })
         })
         .collect();
-    corners
+    places
         .into_iter()
-        .min_by_key(|&(_, right, upper)| samples.iter().filter(|&&p| near(right, upper, p)).count())
-        .map(|(corner, _, _)| corner)
-        .expect("four corners")
+        .min_by_key(|&(_, h, v)| samples.iter().filter(|&&p| near(h, v, p)).count())
+        .map(|(place, _, _)| place)
+        .unwrap_or(SeriesLabelPosition::UpperLeft)
 }
 
 /// matplotlib's `jet` at t in [0, 1].

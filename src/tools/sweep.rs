@@ -700,7 +700,7 @@ fn plot(out: &Path, table: &SweepTable) -> Result<Vec<PathBuf>, Error> {
     ends.extend(series(|o| o.end_stake1, "agent 1"));
     files.extend(crate::tools::plot::line_chart(
         &out.join("sweep_end_stakes"),
-        "Stakes at the end of the path",
+        "Stakes at the horizon (the path's end)",
         first_key,
         "stake",
         &ends,
