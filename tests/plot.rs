@@ -276,3 +276,45 @@ fn heat_map_writes_svg_and_refuses_other_extensions() {
     let bad = heat_map(&svg, "t", "x", "y", &data, (1.0, 1.0), (0.0, 1.0));
     assert!(matches!(bad, Err(mmgame::Error::Input(_))), "{bad:?}");
 }
+
+/// `mmgame plot DIR --fix AXIS=X` draws any slice, named by what it holds; bad slices are one
+/// line and exit 2.
+#[test]
+fn plot_draws_any_slice_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mmgame(&["solve", "--out", "run", "-q", "--no-plots"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mmgame(
+        &[
+            "plot", "run", "--fix", "stake1=0", "--agent", "1", "--time", "2",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = dir.path().join("run/values_agent1_t2_stake1-node0.png");
+    assert_eq!(read_png(&png).0, HEAT_SIZE.0);
+    let svg = std::fs::read_to_string(png.with_extension("svg")).unwrap();
+    assert!(
+        svg.contains("Value of agent 1 at t = 0.5, stake1 = 0"),
+        "the title names the slice"
+    );
+    let o = mmgame(
+        &["plot", "run", "--fix", "fee=0.1", "--array", "policy"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir
+        .path()
+        .join("run/policy_agent0_t0_fee-node1.svg")
+        .exists());
+    for bad in [
+        vec!["plot", "run", "--fix", "stake9=3"],
+        vec!["plot", "run", "--fix", "fee=0.1", "--time", "9"],
+        vec!["plot", "run", "--fix", "fee=0.1", "--agent", "2"],
+        vec!["plot", "run", "--fix", "fee=0.1", "--array", "prices"],
+    ] {
+        let o = mmgame(&bad, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{bad:?}");
+    }
+}

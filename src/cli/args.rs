@@ -12,6 +12,10 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Solver for the two-market-maker liquidity game"
 )]
 pub struct Cli {
+    /// Print only the final result and errors (no per-iteration, per-point or per-level
+    /// lines, no diagnostics table).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,9 +95,6 @@ pub struct SolveArgs {
     /// Output folder (created if absent).
     #[arg(long, default_value = "mmgame-out")]
     pub out: PathBuf,
-    /// Print only the summary and errors.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Print summary.json on stdout instead of the report.
     #[arg(long)]
     pub json: bool,
@@ -203,5 +204,18 @@ pub enum Command {
     Plot {
         /// The run's folder (the --out of `mmgame solve`).
         out: PathBuf,
+        /// Draw one 2-D slice instead of the notebook's figures: hold AXIS (fee, stake0 or
+        /// stake1) at the node nearest VALUE, e.g. --fix stake1=0.
+        #[arg(long, value_name = "AXIS=VALUE")]
+        fix: Option<crate::tools::slice::Slice>,
+        /// The slice's array: values or policy.
+        #[arg(long, default_value = "values", requires = "fix")]
+        array: String,
+        /// The slice's agent (0 or 1).
+        #[arg(long, default_value_t = 0, requires = "fix")]
+        agent: usize,
+        /// The slice's time node (0 is t = 0).
+        #[arg(long, default_value_t = 0, requires = "fix")]
+        time: usize,
     },
 }

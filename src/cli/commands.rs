@@ -56,13 +56,14 @@ impl From<BenchBackend> for bench::Backends {
 
 pub fn run(cli: Cli) -> Result<(), Error> {
     let solver = Solver::new();
+    report::set_quiet(cli.quiet);
     match cli.command {
         Command::Solve(args) => solve_command(&solver, args),
         Command::Validate {
             scenario,
             adapter,
             precision,
-        } => validate(&solver, &load(&scenario)?, adapter.as_deref(), precision),
+        } => validate(&solver, &load(&scenario)?, (adapter.as_deref(), precision)),
         Command::Bench {
             scheme,
             backend,
@@ -111,7 +112,24 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             refine(&solver, &scenario, levels, &options, &out)
         }
         Command::Scenario => scenario(),
-        Command::Plot { out } => draw(&out),
+        Command::Plot {
+            out,
+            fix,
+            array,
+            agent,
+            time,
+        } => match fix {
+            None => draw(&out),
+            Some(fix) => {
+                let slice = crate::tools::slice::Slice {
+                    array,
+                    agent,
+                    time,
+                    ..fix
+                };
+                draw_slice(&out, &slice)
+            }
+        },
     }
 }
 
@@ -125,7 +143,7 @@ fn solve_command(solver: &Solver, args: SolveArgs) -> Result<(), Error> {
         ..options(solver, args.device)?
     };
     let overrides = overrides(&args.scenario);
-    let report = Report::new(args.json, args.quiet);
+    let report = Report::new(args.json, report::quiet());
     let run = (&scenario, &overrides[..]);
     solve(solver, run, &options, &args.out, report, args.no_plots)
 }
@@ -183,12 +201,25 @@ fn draw(out: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// `mmgame plot DIR --fix ...`: one slice (the folder locked meanwhile).
+fn draw_slice(out: &Path, slice: &crate::tools::slice::Slice) -> Result<(), Error> {
+    if !out.is_dir() {
+        return Err(Error::Input(format!(
+            "{}: not a folder (give the --out folder of a finished `mmgame solve`)",
+            out.display()
+        )));
+    }
+    let _lock = crate::io::lock::FolderLock::acquire(out, false)?;
+    let plots = crate::tools::slice::plot_slice(out, slice)?;
+    report::plotted(&plots, out);
+    Ok(())
+}
+
 /// `mmgame validate`: the report, then exit 1 when the backends disagree.
 fn validate(
     solver: &Solver,
     scenario: &Scenario,
-    adapter: Option<&str>,
-    precision: Option<PrecisionChoice>,
+    (adapter, precision): (Option<&str>, Option<PrecisionChoice>),
 ) -> Result<(), Error> {
     let precision = precision.map_or(Precision::F32, Into::into);
     let r = validate::validate(solver, scenario, adapter, precision)?;

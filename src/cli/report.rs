@@ -13,6 +13,17 @@ use crate::tools::refine::{columns, Level};
 use crate::tools::validate::{self, Agreement, EquilibriumAgreement, TIE_EPSILON, VALUE_TOLERANCE};
 use crate::tools::{plot, sweep};
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `-q`: only final results (and errors) from here on.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How much `solve` prints on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
@@ -267,6 +278,12 @@ pub fn adapters(adapters: &[AdapterReport]) {
 
 /// `mmgame validate`.
 pub fn validation(scenario: &crate::config::Scenario, report: &validate::Report) {
+    if quiet() {
+        if report.passes() {
+            out!("PASS");
+        }
+        return;
+    }
     let g = &scenario.grid;
     match report {
         validate::Report::Notebook {
@@ -435,6 +452,9 @@ fn equilibrium_agreement(a: &EquilibriumAgreement, tau: f64) {
 
 /// `mmgame refine`: the newest level's row (and the header before the first).
 pub fn refine_level(rows: &[Level], interpolation: &str, levels: u32) {
+    if quiet() {
+        return;
+    }
     let d = columns(rows);
     let opt = |x: Option<f64>, p: usize| x.map_or("—".to_string(), |v| format!("{v:.p$}"));
     if rows.len() == 1 {
@@ -484,6 +504,9 @@ pub fn refined(levels: u32, out: &Path) {
 
 /// `mmgame sweep`: what it is about to solve.
 pub fn sweep_plan(plan: &sweep::Plan, varies: &[sweep::Vary], device: &str) {
+    if quiet() {
+        return;
+    }
     out!(
         "sweep: {} points ({}), this shard {}/{} solves {} of them on {device}",
         plan.points,
@@ -500,6 +523,9 @@ pub fn sweep_plan(plan: &sweep::Plan, varies: &[sweep::Vary], device: &str) {
 
 /// `mmgame sweep`: one solved point.
 pub fn sweep_point(row: &crate::io::csv::SweepRow, varies: &[sweep::Vary]) {
+    if quiet() {
+        return;
+    }
     let o = &row.outcome;
     out!(
         "  {:>4}  {}  → values ({:.4}, {:.4}), end stakes ({}, {}) fee {}",
@@ -554,6 +580,9 @@ pub fn merged(m: &sweep::Merged, out: &Path) {
 
 /// `mmgame bench`: its first line.
 pub fn bench_start(opts: &bench::Options) {
+    if quiet() {
+        return;
+    }
     let per_solve = match opts.scheme {
         crate::config::Scheme::Notebook => {
             format!("{} iterations per solve", bench::BENCH_ITERATIONS)
@@ -570,6 +599,9 @@ pub fn bench_start(opts: &bench::Options) {
 
 /// `mmgame bench`: what it reports as it goes.
 pub fn bench_progress(p: bench::Progress) {
+    if quiet() {
+        return;
+    }
     match p {
         bench::Progress::GpuSkipped(e) => out!("gpu: skipped ({e})"),
         bench::Progress::Device(d) => bench_device(d),

@@ -5,5 +5,6 @@
 pub mod bench;
 pub mod plot;
 pub mod refine;
+pub mod slice;
 pub mod sweep;
 pub mod validate;
