@@ -190,6 +190,32 @@ impl GpuContext {
         }
     }
 
+    /// A buffer holding `contents`.
+    pub fn buffer_init(
+        &self,
+        label: &str,
+        contents: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage,
+            })
+    }
+
+    /// A zero-initialised buffer of `size` bytes.
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
     /// Runs `work` and turns any validation or out-of-memory error it raises on the device
     /// into an `Error` (wgpu would otherwise panic in its default handler).
     pub fn checked<R>(&self, what: &str, work: impl FnOnce() -> R) -> Result<R, Error> {

@@ -5,8 +5,6 @@
 
 use std::time::Instant;
 
-use wgpu::util::DeviceExt;
-
 use super::context::GpuContext;
 use super::layout::{self, Params, Step, ACTION_PACK_SHIFT, DIAGNOSTICS_STRIDE};
 use super::notebook::{check_fits, slice_bytes};
@@ -164,21 +162,9 @@ impl EquilibriumGpu {
     ) -> Buffers {
         let device = &self.ctx.device;
         let group_count = groups.0 as u64 * groups.1 as u64;
-        let init = |label: &str, contents: &[u8], usage| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage,
-            })
-        };
-        let buffer = |label: &str, size: u64, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
+        let ctx = &self.ctx;
+        let init = |label: &str, contents: &[u8], usage| ctx.buffer_init(label, contents, usage);
+        let buffer = |label: &str, size: u64, usage| ctx.buffer(label, size, usage);
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
         let params = init("params", bytemuck::bytes_of(params), uniform);

@@ -12,8 +12,6 @@
 
 use std::time::Instant;
 
-use wgpu::util::DeviceExt;
-
 use super::context::GpuContext;
 use super::layout::{self, Params, Step, WORKGROUP_SIZE};
 use crate::config::SolverConfig;
@@ -203,13 +201,7 @@ impl NotebookGpu {
         params.perturbed_state = self.perturbed_state;
         self.ctx.checked("solving the notebook scheme", || {
             let plan = DispatchPlan::new(grid, self.max_workgroups_per_dimension);
-            let buffers = Buffers::new(
-                &self.ctx.device,
-                grid,
-                &plan,
-                (&params, &tables),
-                self.precision,
-            );
+            let buffers = Buffers::new(&self.ctx, grid, &plan, (&params, &tables), self.precision);
             let bind_groups = self.bind_groups(&buffers, &plan);
             let run = (&plan, &buffers, &bind_groups);
             let (policy_change, converged, last_new) =
@@ -496,28 +488,15 @@ struct Buffers {
 
 impl Buffers {
     fn new(
-        device: &wgpu::Device,
+        ctx: &GpuContext,
         grid: &Grid,
         plan: &DispatchPlan,
         (params, tables): (&Params, &layout::Tables),
         precision: Precision,
     ) -> Self {
         let nt = grid.time.len();
-        let init = |label: &str, contents: &[u8], usage| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage,
-            })
-        };
-        let buffer = |label: &str, size: u64, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
+        let init = |label: &str, contents: &[u8], usage| ctx.buffer_init(label, contents, usage);
+        let buffer = |label: &str, size: u64, usage| ctx.buffer(label, size, usage);
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let uniform = wgpu::BufferUsages::UNIFORM;
         // wgpu zero-initialises buffers, which is the notebook's start for the values.

@@ -60,37 +60,6 @@ pub const GPU_COPIES_PER_SUBMISSION: u32 = 4;
 /// The file `mmgame bench` writes into `--out`.
 pub const CSV_FILE: &str = "bench.csv";
 
-/// The columns of `bench.csv`, one row per (grid, backend).
-pub const CSV_COLUMNS: [&str; 27] = [
-    "scheme",
-    "backend",
-    "device",
-    "threads",
-    "grid",
-    "fee_points",
-    "stake_points",
-    "time_points",
-    "iterations",
-    "cell_updates",
-    "runs",
-    "median_s",
-    "min_s",
-    "max_s",
-    "cell_updates_per_s",
-    "cell_updates_per_s_min",
-    "cell_updates_per_s_max",
-    "gpu_cpu_ratio",
-    "bytes_per_update",
-    "table_bytes_per_update",
-    "flops_per_update",
-    "flops_per_s",
-    "copy_bytes",
-    "copy_bandwidth_bytes_per_s",
-    "copy_bandwidth_bytes_per_s_min",
-    "bound_cell_updates_per_s",
-    "efficiency",
-];
-
 /// A grid's size: fee × stake² × time points, written `31x61x9` on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GridSize {
