@@ -385,11 +385,11 @@ impl Scenario {
                 return bad(key, v.to_string(), "must be below 2^32");
             }
         }
-        if g.control < 0 || g.control > u32::MAX as i64 {
+        if g.control < 0 || g.control > crate::grid::MAX_CONTROL {
             return bad(
                 "grid.control",
                 g.control.to_string(),
-                "must be a non-negative integer (controls are -m, 0, m)",
+                "must be an integer from 0 to 127 (controls are -m, 0, m; policy.npy stores them as int8)",
             );
         }
         if self.solver.max_iterations < 1 {

@@ -69,6 +69,9 @@ pub struct Actions {
     pub control: u32,
 }
 
+/// The largest control m: policy.npy stores actions as int8.
+pub const MAX_CONTROL: i64 = i8::MAX as i64;
+
 impl Actions {
     /// The action's value: a rate of stake change per unit time and, for the notebook's best
     /// response, a number of grid cells.
@@ -80,6 +83,12 @@ impl Actions {
             2 => m,
             _ => 1,
         }
+    }
+
+    /// Each code's value as policy.npy stores it: int8 (the scenario keeps `control` ≤
+    /// [`MAX_CONTROL`]).
+    pub fn int8_table(&self) -> [i8; 4] {
+        [0, 1, 2, 3].map(|c| self.value(c).clamp(i8::MIN as i64, i8::MAX as i64) as i8)
     }
 
     /// The code of a control value (−m, 0 or m) or of the initial action 1.

@@ -23,7 +23,7 @@ fn solve_with_no_arguments_writes_the_notebook_run() {
     let rel = common::max_rel_diff(values.iter().copied(), reference.iter().copied());
     assert!(rel <= 1e-9, "values differ by {rel:e}");
 
-    let policy: ArrayD<f32> = read_npy(out.join("policy.npy")).unwrap();
+    let policy: ArrayD<i8> = read_npy(out.join("policy.npy")).unwrap();
     assert_eq!(policy.shape(), &[2, 5, 15, 15, 15]);
     let reference = common::npy("default", "a_vals.npy");
     assert!(policy
@@ -250,14 +250,14 @@ fn equilibrium_solve_writes_the_t0_slice_and_the_streamed_policy() {
     let out = dir.path().join("eq");
     let values: ArrayD<f64> = read_npy(out.join("values.npy")).unwrap();
     assert_eq!(values.shape(), &[2, 15, 15, 15]);
-    let policy: ArrayD<f32> = read_npy(out.join("policy.npy")).unwrap();
+    let policy: ArrayD<i8> = read_npy(out.join("policy.npy")).unwrap();
     assert_eq!(policy.shape(), &[2, 5, 15, 15, 15]);
-    assert!(policy.iter().all(|&a| a == -3.0 || a == 0.0 || a == 3.0));
+    assert!(policy.iter().all(|&a| a == -3 || a == 0 || a == 3));
     // No action at the horizon.
     assert!(policy
         .slice(ndarray::s![.., 4, .., .., ..])
         .iter()
-        .all(|&a| a == 0.0));
+        .all(|&a| a == 0));
     let csv = std::fs::read_to_string(out.join("path.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 5, "time_points points");
     let summary: serde_json::Value =

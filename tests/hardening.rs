@@ -389,14 +389,15 @@ fn an_unwritable_output_folder_is_refused_before_the_work() {
 }
 
 /// The memory check takes the address-space limit (`ulimit -v`) into account: grids that
-/// would abort in an allocation are refused with exit 2.
+/// would abort in an allocation are refused with exit 2, and grids just below the limit solve
+/// (none aborts).
 #[test]
 fn the_memory_check_respects_ulimit_v() {
     let dir = tempfile::tempdir().unwrap();
     for (scheme, stake) in [
-        ("notebook", 1000),
+        ("notebook", 1200),
         ("notebook", 2600),
-        ("equilibrium", 1300),
+        ("equilibrium", 1600),
         ("equilibrium", 2600),
     ] {
         let script = format!(
@@ -413,5 +414,17 @@ fn the_memory_check_respects_ulimit_v() {
             e.contains("needs") && e.contains("available") || e.contains("ulimit"),
             "{e}"
         );
+    }
+    for (scheme, stake) in [("notebook", 900), ("equilibrium", 1300)] {
+        let script = format!(
+            "ulimit -v 2000000 && exec '{}' solve --set solver.scheme={scheme} --set grid.stake_points={stake} --set grid.time_points=3 --out y -q --no-plots",
+            env!("CARGO_BIN_EXE_mmgame")
+        );
+        let o = Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{scheme} {stake}: {}", stderr(&o));
     }
 }

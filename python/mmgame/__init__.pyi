@@ -16,7 +16,7 @@ class Run:
     """(agent, time, fee, stake0, stake1), or (agent, fee, stake0, stake1) at t = 0 for an
     equilibrium run that kept only that slice; float64 (float32 from the GPU in f32)."""
     policy: Optional[np.ndarray]
-    """float32 actions (−m, 0, m, or the notebook's initial 1), (agent, time, fee, stake0, stake1)."""
+    """int8 actions (−m, 0, m, or the notebook's initial 1), (agent, time, fee, stake0, stake1)."""
     path: Dict[str, np.ndarray]
     """path.csv's columns: step, time, fee, stake0, stake1, action0, action1 (NaN: no action)."""
     summary: Dict[str, Any]

@@ -363,7 +363,7 @@ impl NativeRun {
         }
     }
 
-    /// The policy as float32 action values (−m, 0, m, or the notebook's initial 1), shape
+    /// The policy as int8 action values (−m, 0, m, or the notebook's initial 1), shape
     /// (2, time, fee, stake0, stake1), as policy.npy holds it.
     fn policy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let run = &self.run;
@@ -375,8 +375,8 @@ impl NativeRun {
                 None => return Err(to_py(Error::Internal("this run kept no policy".into()))),
             },
         };
-        let table = [0, 1, 2, 3].map(|c| g.actions.value(c) as f32);
-        let actions: Vec<f32> = codes.iter().map(|&c| table[c as usize & 3]).collect();
+        let table = g.actions.int8_table();
+        let actions: Vec<i8> = codes.iter().map(|&c| table[c as usize & 3]).collect();
         let shape = [2, g.time.len(), g.fee.len(), g.stake.len(), g.stake.len()];
         let a = PyArray1::from_vec(py, actions);
         Ok(a.reshape(shape)?.into_any())

@@ -18,11 +18,11 @@ use crate::simulate::equilibrium_path;
 
 use super::run::{check_finite, non_finite};
 
-/// Streams each time step's actions (as float32 action values) and, when asked, values to
-/// their `.npy` files in the output folder.
+/// Streams each time step's actions (as int8 action values) and, when asked, values to their
+/// `.npy` files in the output folder.
 struct FileSink {
     grid: Grid,
-    policy: NpyStream<f32>,
+    policy: NpyStream<i8>,
     values: Option<NpyStream<f64>>,
 }
 
@@ -96,9 +96,9 @@ impl StepSink for FileSink {
         actions: [&[u8]; 2],
         values: SliceValues<'_>,
     ) -> Result<(), Error> {
-        let table = [0, 1, 2, 3].map(|c| self.grid.actions.value(c) as f32);
+        let table = self.grid.actions.int8_table();
         for agent in 0..2 {
-            let row: Vec<f32> = actions[agent]
+            let row: Vec<i8> = actions[agent]
                 .iter()
                 .map(|&c| table[c as usize & 3])
                 .collect();
@@ -131,7 +131,7 @@ pub(super) fn check_fits(
     // Two value slices per agent, the actions of a step, the gain tables (CPU) or the
     // read-back slices (GPU).
     let mut working = bytes(&[2, 2, slice, 8])
-        .saturating_add(bytes(&[2, slice, 1 + 4]))
+        .saturating_add(bytes(&[2, slice, 1 + 1]))
         .saturating_add(g.gain_table_bytes());
     if options.output == Output::Memory {
         // Every action slice, and every value slice when asked.
@@ -144,7 +144,7 @@ pub(super) fn check_fits(
     let Output::Folder(out) = &options.output else {
         return Ok(());
     };
-    let policy = bytes(&[2, nt, slice, 4]);
+    let policy = bytes(&[2, nt, slice, 1]);
     let values = match options.save_values {
         SaveValues::All => bytes(&[2, nt, slice, 8]),
         SaveValues::T0 => bytes(&[2, slice, value_bytes]),

@@ -8,11 +8,11 @@ use crate::scheme::{BackendInfo, Observer};
 use crate::simulate::notebook_path;
 
 /// Memory the CPU `notebook` solver holds: two value arrays (f64), the actions (one byte
-/// each), the float32 policy written out, and the gain tables.
+/// each), the int8 policy written out, and the gain tables.
 pub fn cpu_bytes(s: &Scenario) -> u64 {
     let g = &s.grid;
     g.all_states()
-        .saturating_mul(2 * 8 + 1 + 4)
+        .saturating_mul(2 * 8 + 1 + 1)
         .saturating_add(g.gain_table_bytes())
 }
 

@@ -241,8 +241,8 @@ impl Run {
                 &memory.policy
             }
         };
-        let table = [0, 1, 2, 3].map(|c| g.actions.value(c) as f32);
-        let policy: Vec<f32> = policy.iter().map(|&c| table[c as usize & 3]).collect();
+        let table = g.actions.int8_table();
+        let policy: Vec<i8> = policy.iter().map(|&c| table[c as usize & 3]).collect();
         crate::io::npy::write_array(&dir.join("policy.npy"), &shape, &policy)?;
         drop(policy);
         crate::io::csv::write_path(&dir.join("path.csv"), &self.path)?;

@@ -200,13 +200,21 @@ impl<T: NpyElement> NpyStream<T> {
     }
 }
 
-/// A float64 or float32 `.npy` file (C order), memory-mapped and read by ranges of elements
-/// as f64, so a large run's arrays need not fit in memory.
+/// A float64, float32 or int8 `.npy` file (C order: values and policies), memory-mapped and
+/// read by ranges of elements as f64, so a large run's arrays need not fit in memory.
 pub struct NpyFile {
     map: Mmap,
     path: PathBuf,
     shape: Vec<usize>,
-    wide: bool,
+    kind: Kind,
+}
+
+/// The element types [`NpyFile`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    F64,
+    F32,
+    I8,
 }
 
 impl NpyFile {
@@ -222,7 +230,7 @@ impl NpyFile {
         let shape = header.shape.clone();
         let why = |e: ViewNpyError| match e {
             ViewNpyError::WrongDescriptor(_) | ViewNpyError::NonNativeEndian => format!(
-                "holds {}, expected little-endian float64 or float32",
+                "holds {}, expected little-endian float64, float32 or int8",
                 header.type_descriptor
             ),
             ViewNpyError::MissingBytes(_) | ViewNpyError::LengthOverflow => {
@@ -240,10 +248,14 @@ impl NpyFile {
                 ViewNpyError::WrongDescriptor(_) | ViewNpyError::NonNativeEndian
             )
         };
-        let (wide, standard) = match ArrayViewD::<f64>::view_npy(&map) {
-            Ok(v) => (true, v.is_standard_layout()),
+        let (kind, standard) = match ArrayViewD::<f64>::view_npy(&map) {
+            Ok(v) => (Kind::F64, v.is_standard_layout()),
             Err(e) if is_type(&e) => match ArrayViewD::<f32>::view_npy(&map) {
-                Ok(v) => (false, v.is_standard_layout()),
+                Ok(v) => (Kind::F32, v.is_standard_layout()),
+                Err(e) if is_type(&e) => match ArrayViewD::<i8>::view_npy(&map) {
+                    Ok(v) => (Kind::I8, v.is_standard_layout()),
+                    Err(e) => return Err(bad(why(e))),
+                },
                 Err(e) => return Err(bad(why(e))),
             },
             Err(e) => return Err(bad(why(e))),
@@ -257,7 +269,7 @@ impl NpyFile {
             map,
             path: path.to_path_buf(),
             shape,
-            wide,
+            kind,
         })
     }
 
@@ -277,13 +289,21 @@ impl NpyFile {
         };
         let io = |e: ViewNpyError| Error::io(&self.path, std::io::Error::other(e));
         let not_c = || Error::Input(format!("{}: not in C order", self.path.display()));
-        Ok(if self.wide {
-            let view = ArrayViewD::<f64>::view_npy(&self.map).map_err(io)?;
-            view.to_slice().ok_or_else(not_c)?[start..end].to_vec()
-        } else {
-            let view = ArrayViewD::<f32>::view_npy(&self.map).map_err(io)?;
-            let slice = view.to_slice().ok_or_else(not_c)?;
-            slice[start..end].iter().map(|&x| x as f64).collect()
+        Ok(match self.kind {
+            Kind::F64 => {
+                let view = ArrayViewD::<f64>::view_npy(&self.map).map_err(io)?;
+                view.to_slice().ok_or_else(not_c)?[start..end].to_vec()
+            }
+            Kind::F32 => {
+                let view = ArrayViewD::<f32>::view_npy(&self.map).map_err(io)?;
+                let slice = view.to_slice().ok_or_else(not_c)?;
+                slice[start..end].iter().map(|&x| x as f64).collect()
+            }
+            Kind::I8 => {
+                let view = ArrayViewD::<i8>::view_npy(&self.map).map_err(io)?;
+                let slice = view.to_slice().ok_or_else(not_c)?;
+                slice[start..end].iter().map(|&x| x as f64).collect()
+            }
         })
     }
 }
@@ -688,12 +708,12 @@ mod tests {
             (
                 "int.npy",
                 Some(npy_with("<i4", false, &[2, 3], &[0; 24])),
-                "holds '<i4', expected little-endian float64 or float32",
+                "holds '<i4', expected little-endian float64, float32 or int8",
             ),
             (
                 "big_endian.npy",
                 Some(npy_with(">f8", false, &[2, 3], &f64s)),
-                "holds '>f8', expected little-endian float64 or float32",
+                "holds '>f8', expected little-endian float64, float32 or int8",
             ),
             (
                 "fortran.npy",
