@@ -16,8 +16,9 @@ pub fn cpu_bytes(s: &Scenario) -> u64 {
         .saturating_add(g.gain_table_bytes())
 }
 
-/// Host memory of a GPU `notebook` solve in `precision`: the values and actions read back,
-/// and the float32 policy written out.
+/// Host memory of a GPU `notebook` solve in `precision`: the values and actions read back
+/// (one byte each), the int8 policy written out, and two bytes per state of headroom for the
+/// u32 action codes each slice arrives as.
 pub fn gpu_host_bytes(s: &Scenario, precision: crate::scheme::Precision) -> u64 {
     s.grid
         .all_states()
