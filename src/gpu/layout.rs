@@ -128,6 +128,7 @@ pub fn step_fields() -> Vec<(&'static str, usize)> {
 /// The tables the kernels read, flattened: `indices` holds nodes and action changes (u32),
 /// `reals` the gain tables and interpolation weights, in f64 until uploaded in the kernels'
 /// precision.
+#[derive(Default)]
 pub struct Tables {
     pub indices: Vec<u32>,
     pub reals: Vec<f64>,
@@ -209,10 +210,7 @@ pub fn notebook_tables(
     tr: &Transitions,
 ) -> Result<(Params, Tables), Error> {
     let mut params = grid_params(grid);
-    let mut t = Tables {
-        indices: Vec::new(),
-        reals: Vec::new(),
-    };
+    let mut t = Tables::default();
     params.fee_nearest_at = t.index(&tr.fee_nearest);
     params.fee_step_at = t.index(&tr.fee_step);
     params.stake_nearest_at = t.index(&tr.stake_nearest);
@@ -236,10 +234,7 @@ pub fn equilibrium_tables(
     tr: &ClampedTransitions,
 ) -> Result<(Params, Tables), Error> {
     let mut params = grid_params(grid);
-    let mut t = Tables {
-        indices: Vec::new(),
-        reals: Vec::new(),
-    };
+    let mut t = Tables::default();
     params.fee_lo_at = t.index(&tr.fee.lo);
     params.fee_hi_at = t.index(&tr.fee.hi);
     params.stake_lo_at = t.index(&tr.stake.lo);

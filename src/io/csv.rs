@@ -69,6 +69,21 @@ fn write_csv<H: AsRef<[u8]>>(
     })
 }
 
+/// Writes `path` atomically: `header`, then one serialized record per row.
+fn write_rows<H: AsRef<[u8]>, T: serde::Serialize>(
+    path: &Path,
+    quote: QuoteStyle,
+    header: impl IntoIterator<Item = H>,
+    rows: &[T],
+) -> Result<(), Error> {
+    write_csv(path, quote, header, |w| {
+        for r in rows {
+            w.serialize(r)?;
+        }
+        Ok(())
+    })
+}
+
 /// The reader's error as `Error::Input` naming the file (csv's own message names the line).
 /// Readers here are flexible and read strings, so only I/O and UTF-8 errors reach this.
 fn read_error(file: &Path, e: csv::Error) -> Error {
@@ -251,12 +266,7 @@ pub struct RefineRow {
 
 /// `refine.csv`: one row per level.
 pub fn write_refine(path: &Path, rows: &[RefineRow]) -> Result<(), Error> {
-    write_csv(path, QuoteStyle::Necessary, REFINE_COLUMNS, |w| {
-        for r in rows {
-            w.serialize(r)?;
-        }
-        Ok(())
-    })
+    write_rows(path, QuoteStyle::Necessary, REFINE_COLUMNS, rows)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,12 +352,7 @@ pub struct BenchRow {
 
 /// `bench.csv`: one row per (grid, backend).
 pub fn write_bench(path: &Path, rows: &[BenchRow]) -> Result<(), Error> {
-    write_csv(path, QuoteStyle::Never, BENCH_COLUMNS, |w| {
-        for r in rows {
-            w.serialize(r)?;
-        }
-        Ok(())
-    })
+    write_rows(path, QuoteStyle::Never, BENCH_COLUMNS, rows)
 }
 
 // ---------------------------------------------------------------------------------------------
