@@ -21,6 +21,9 @@ use crate::scheme::{
 };
 use crate::team;
 
+use super::isa::Isa;
+use super::stencil::{self, RowsOutput, Scratch, Stencil, StepInput};
+
 /// Number of action pairs of the stage game (3 × 3 controls).
 pub const PAIRS: usize = 9;
 
@@ -162,7 +165,8 @@ pub fn select(u: &[[f64; PAIRS]; 2], relative: f64) -> Cell {
 }
 
 /// Runs the sweep on up to `threads` threads, handing each time step to `sink`; `observer`
-/// hears of each time step, and `cancel` is read between them.
+/// hears of each time step, and `cancel` is read between them. Each step runs as stencils
+/// (`stencil.rs`), which give `equilibrium_cell`'s result at every state.
 pub fn solve(
     game: &Game,
     grid: &Grid,
@@ -173,10 +177,18 @@ pub fn solve(
     observer: &mut dyn Observer,
 ) -> Result<EquilibriumSolution, Error> {
     let start = Instant::now();
+    let isa = Isa::selected()?;
     let (nt, slice) = (grid.time.len(), grid.slice_len());
+    let (nf, ns) = (grid.fee.len(), grid.stake.len());
     let tr = ClampedTransitions::new(game, grid, mode);
-    let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
-    let threads = team::threads_for(threads, slice, grid.fee.len() * grid.stake.len());
+    let mut gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
+    let stencil = Stencil::new(&tr, &gains.stake_factor, nf, ns);
+    // The stencil keeps its own copy of the stake factors, laid out along stake1.
+    gains.stake_factor = [Vec::new(), Vec::new()];
+    let threads = team::threads_for(threads, slice, nf * ns);
+    let scratch: Vec<_> = (0..threads)
+        .map(|_| std::sync::Mutex::new(stencil.scratch()))
+        .collect();
 
     // V(T) = 0; the two slices swap roles every step.
     let mut v_next = [vec![0.0f64; slice], vec![0.0f64; slice]];
@@ -186,15 +198,16 @@ pub fn solve(
 
     for t in (0..nt - 1).rev() {
         cancel.check()?;
-        let k = Kernel {
-            ns: grid.stake.len(),
-            tr: &tr,
+        let gains = StepGains::new(game, grid, &gains, &tr.stake_post, t);
+        let holding1 = StepInput::holding1(&gains, ns);
+        let input = StepInput {
+            stencil: &stencil,
             gains: &gains,
-            step: StepGains::new(game, grid, &gains, &tr.stake_post, t),
+            holding1: &holding1,
+            next: [&v_next[0][..], &v_next[1][..]],
         };
-        let next = [&v_next[0][..], &v_next[1][..]];
         let d = &mut diagnostics[t];
-        *d = step(&k, threads, next, &mut v_cur, &mut actions, cancel)?;
+        *d = step(&input, isa, &scratch, &mut v_cur, &mut actions, cancel)?;
         d.step = t;
         d.time = grid.time.nodes[t];
         sink.step(
@@ -223,17 +236,18 @@ pub fn solve(
     })
 }
 
-/// One time step on `threads` threads: `equilibrium_cell` at every state, each thread over a
-/// contiguous share of the rows (fee, stake0) of every output slice.
+/// One time step on the team: each thread solves a contiguous share of the rows
+/// (fee, stake0) of every output slice, with its own scratch.
 fn step(
-    k: &Kernel,
-    threads: usize,
-    next: [&[f64]; 2],
+    input: &StepInput,
+    isa: Isa,
+    scratch: &[std::sync::Mutex<Scratch>],
     v_cur: &mut [Vec<f64>; 2],
     actions: &mut [Vec<u8>; 2],
     cancel: &Cancel,
 ) -> Result<StepDiagnostics, Error> {
-    let ns = k.ns;
+    let threads = scratch.len();
+    let ns = input.stencil.ns();
     let rows = v_cur[0].len() / ns;
     let [cur0, cur1] = v_cur;
     let [act0, act1] = actions;
@@ -250,24 +264,17 @@ fn step(
         (c0, c1, a0, a1) = (t0, t1, u0, u1);
     }
     let results = team::run(threads, cancel, |rank, _| {
-        let mut d = StepDiagnostics::default();
         let Some((o0, o1, g0, g1)) = parts[rank].lock().ok().and_then(|mut p| p.take()) else {
-            return Ok(d);
+            return Ok(StepDiagnostics::default());
         };
-        let first = team::share(rows, rank, threads).start * ns;
-        let cells = o0
-            .iter_mut()
-            .zip(o1.iter_mut())
-            .zip(g0.iter_mut().zip(g1.iter_mut()));
-        for (i, ((o0, o1), (g0, g1))) in cells.enumerate() {
-            let state = first + i;
-            let (fee, s0, s1) = (state / (ns * ns), (state / ns) % ns, state % ns);
-            let cell = equilibrium_cell(k, fee, s0, s1, next);
-            [*o0, *o1] = cell.values;
-            [*g0, *g1] = cell.actions;
-            d.add(cell.equilibria, cell.exploitability, cell.ambiguous);
-        }
-        Ok(d)
+        // Scratch is rewritten before it is read each step, so a poisoned lock's is usable.
+        let mut scratch = scratch[rank].lock().unwrap_or_else(|p| p.into_inner());
+        let out = RowsOutput {
+            first_row: team::share(rows, rank, threads).start,
+            values: [o0, o1],
+            actions: [g0, g1],
+        };
+        Ok(stencil::rows(isa, input, &mut scratch, out))
     })?;
     let mut d = StepDiagnostics::default();
     for r in &results {

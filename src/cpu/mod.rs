@@ -1,4 +1,6 @@
 //! The CPU reference solvers (f64, on the thread team), one module per scheme.
 
 pub mod equilibrium;
+pub mod isa;
 pub mod notebook;
+pub mod stencil;
