@@ -80,32 +80,38 @@ impl Isa {
     }
 }
 
-/// Defines `$name(isa, args…)` calling the `#[inline(always)]` function `$body` compiled for
-/// `isa`: one `#[target_feature]` copy per instruction set, so the body's loops vectorise for
-/// each.
+/// Defines `$name(isa, args…)` calling the `#[inline(always)]` function `$body::<S>`
+/// compiled for `isa`, with `S` the [`Simd`](super::simd::Simd) vectors of that instruction
+/// set: one `#[target_feature]` copy per instruction set, so that the body's loops vectorise
+/// for each and its `Simd` calls are single instructions.
 macro_rules! dispatch {
-    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path) => {
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:ident) => {
         $vis fn $name(isa: $crate::cpu::isa::Isa, $($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
                 fn avx512($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
+                    $body::<$crate::cpu::simd::Avx512>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
+                    $body::<$crate::cpu::simd::Avx2>($($arg),*)
                 }
                 // Capped by what the CPU has, so that an `Isa` made by hand stays sound.
                 match isa.min($crate::cpu::isa::Isa::best()) {
                     // SAFETY: the CPU has the instruction set (checked on the line above).
                     $crate::cpu::isa::Isa::Avx512 => return unsafe { avx512($($arg),*) },
                     $crate::cpu::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
-                    $crate::cpu::isa::Isa::Baseline => {}
+                    $crate::cpu::isa::Isa::Baseline => {
+                        return $body::<$crate::cpu::simd::Sse2>($($arg),*)
+                    }
                 }
             }
-            let _ = isa;
-            $body($($arg),*)
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = isa;
+                $body::<$crate::cpu::simd::Scalar>($($arg),*)
+            }
         }
     };
 }

@@ -3,4 +3,5 @@
 pub mod equilibrium;
 pub mod isa;
 pub mod notebook;
+pub mod simd;
 pub mod stencil;

@@ -27,6 +27,7 @@ use crate::scheme::{StepDiagnostics, ROUNDING_GAP};
 
 use super::equilibrium::{CPU_TIE_TOLERANCE, PAIRS};
 use super::isa::dispatch;
+use super::simd::Simd;
 
 /// Lanes of the widest vectors: eight f64, one AVX-512 register.
 pub const LANES: usize = 8;
@@ -74,8 +75,13 @@ pub struct Stencil {
     stake_factor: [Vec<f64>; 2],
     /// The fee planes output fee node f reads: first..=last.
     window: Vec<(usize, usize)>,
-    /// Line planes a thread keeps: the widest window.
+    /// Fee planes of line rows a thread keeps: the widest window.
     slots: usize,
+    /// The stake0 nodes output stake0 node a reads: first..=last.
+    stake0_window: Vec<(usize, usize)>,
+    /// Line rows per fee plane a thread keeps: the widest stake0 window.
+    rows: usize,
+    nf: usize,
 }
 
 fn blend(b: &Bracket, entry: usize) -> Blend {
@@ -109,6 +115,18 @@ fn runs(brackets: &[Blend]) -> Vec<Run> {
     runs
 }
 
+/// The nodes each node's brackets read, first..=last.
+fn windows<const K: usize>(brackets: &[[Blend; K]]) -> Vec<(usize, usize)> {
+    brackets
+        .iter()
+        .map(|b| {
+            let first = b.iter().map(|x| x.lo.min(x.hi)).min().unwrap_or(0);
+            let last = b.iter().map(|x| x.lo.max(x.hi)).max().unwrap_or(0);
+            (first, last)
+        })
+        .collect()
+}
+
 impl Stencil {
     /// The stencils of transition `tr` with agent i's stake factors `stake_factor[i]`
     /// (indexed as `GainTables::stake_factor`).
@@ -124,14 +142,7 @@ impl Stencil {
                 })
             })
             .collect();
-        let window: Vec<(usize, usize)> = fee
-            .iter()
-            .map(|b| {
-                let first = b.iter().map(|x| x.lo.min(x.hi)).min().unwrap_or(0);
-                let last = b.iter().map(|x| x.lo.max(x.hi)).max().unwrap_or(0);
-                (first, last)
-            })
-            .collect();
+        let window = windows(&fee);
         let ns4 = ns * ACTION_CODES;
         let stake_factor = std::array::from_fn(|agent| {
             let mut rows = Vec::with_capacity(PAIRS * ns * ns);
@@ -144,13 +155,18 @@ impl Stencil {
             }
             rows
         });
+        let stake0: Vec<[Blend; CONTROLS]> = (0..ns)
+            .map(|a| std::array::from_fn(|c| stake(a, CONTROL_CODES[c])))
+            .collect();
+        let stake0_window = windows(&stake0);
         Stencil {
+            nf,
             ns,
+            rows: stake0_window.iter().map(|(a, b)| b - a + 1).max().unwrap_or(1),
+            stake0_window,
             line_runs: std::array::from_fn(|c| runs(&line[c])),
             line_weight: std::array::from_fn(|c| line[c].iter().map(|b| b.weight).collect()),
-            stake0: (0..ns)
-                .map(|a| std::array::from_fn(|c| stake(a, CONTROL_CODES[c])))
-                .collect(),
+            stake0,
             fee,
             slots: window.iter().map(|(a, b)| b - a + 1).max().unwrap_or(1),
             window,
@@ -170,11 +186,12 @@ impl Stencil {
 
     /// Bytes of one thread's working memory: its ring of line planes and one row of payoffs.
     pub fn scratch_bytes(&self) -> u64 {
-        (self.slots * self.plane_len() * 8 + 2 * PAIRS * self.padded_row() * 8) as u64
+        (self.slots * self.lines_len() * 8 + 2 * PAIRS * self.padded_row() * 8) as u64
     }
 
-    fn plane_len(&self) -> usize {
-        2 * CONTROLS * self.ns * self.ns
+    /// Length of one fee plane's line rows in a thread's ring.
+    fn lines_len(&self) -> usize {
+        2 * CONTROLS * self.rows * self.ns
     }
 
     fn padded_row(&self) -> usize {
@@ -184,7 +201,7 @@ impl Stencil {
     /// A thread's working memory.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            lines: vec![0.0; self.slots * self.plane_len()],
+            lines: vec![0.0; self.slots * self.lines_len()],
             held: vec![usize::MAX; self.slots],
             payoffs: vec![0.0; 2 * PAIRS * self.padded_row()],
             cells: RowCells::new(self.padded_row()),
@@ -194,7 +211,7 @@ impl Stencil {
 
 /// One thread's working memory, kept across time steps.
 pub struct Scratch {
-    /// Line planes: slot → agent → control of agent 1 → (stake0, stake1).
+    /// Line rows: slot (fee plane) → agent → control of agent 1 → stake0 row → stake1.
     lines: Vec<f64>,
     /// The fee plane each slot holds in this step (`usize::MAX`: none).
     held: Vec<usize>,
@@ -224,66 +241,106 @@ impl<'a> StepInput<'a> {
     }
 }
 
-/// One thread's share of a time step: output rows (fee, stake0) `first_row..` (as many as
-/// `values[0].len() / ns`), values and action codes of both agents.
+/// One thread's share of a time step: the output rows (fee, stake0) of every fee node and
+/// the stake0 nodes `stake0`, values and action codes of both agents; row (f, a) is entry
+/// `f · stake0.len() + (a − stake0.start)` of each list.
 pub struct RowsOutput<'a> {
-    pub first_row: usize,
-    pub values: [&'a mut [f64]; 2],
-    pub actions: [&'a mut [u8]; 2],
+    pub stake0: std::ops::Range<usize>,
+    pub values: [Vec<&'a mut [f64]>; 2],
+    pub actions: [Vec<&'a mut [u8]>; 2],
+}
+
+/// The rows of a step's outputs (values and action codes of both agents), handed to
+/// `threads` threads by stake0 shares (`team::share(ns, rank, threads)`), as `RowsOutput`
+/// lists them.
+#[allow(clippy::type_complexity)]
+pub fn split_rows<'a>(
+    values: [&'a mut [f64]; 2],
+    actions: [&'a mut [u8]; 2],
+    ns: usize,
+    threads: usize,
+) -> Vec<([Vec<&'a mut [f64]>; 2], [Vec<&'a mut [u8]>; 2])> {
+    let owner: Vec<usize> = (0..threads)
+        .flat_map(|rank| std::iter::repeat_n(rank, crate::team::share(ns, rank, threads).len()))
+        .collect();
+    let mut parts: Vec<_> = (0..threads)
+        .map(|_| ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]))
+        .collect();
+    let [v0, v1] = values;
+    let [g0, g1] = actions;
+    let rows = v0
+        .chunks_mut(ns)
+        .zip(v1.chunks_mut(ns))
+        .zip(g0.chunks_mut(ns).zip(g1.chunks_mut(ns)));
+    for (i, ((v0, v1), (g0, g1))) in rows.enumerate() {
+        let (values, actions): &mut ([Vec<_>; 2], [Vec<_>; 2]) = &mut parts[owner[i % ns]];
+        values[0].push(v0);
+        values[1].push(v1);
+        actions[0].push(g0);
+        actions[1].push(g1);
+    }
+    parts
 }
 
 dispatch!(pub fn rows(input: &StepInput, scratch: &mut Scratch, out: RowsOutput) -> StepDiagnostics = rows_body);
 
-/// Solves the stage games of a thread's rows (see the module's comment).
+/// Solves the stage games of a thread's rows (see the module's comment). Stake0 is the
+/// outer loop and fee the inner one, so that the row's stake factors (the same for every
+/// fee node) stay in cache, and the line rows a row needs are computed just before (for
+/// the fee planes entering its window) and read while they are in L2. Computing them per
+/// stake0 node repeats each line about three times, which costs less than streaming whole
+/// line planes through L3 (measured on 101×401²).
 #[inline(always)]
-fn rows_body(input: &StepInput, scratch: &mut Scratch, out: RowsOutput) -> StepDiagnostics {
+fn rows_body<S: Simd>(input: &StepInput, scratch: &mut Scratch, out: RowsOutput) -> StepDiagnostics {
     let st = input.stencil;
-    let ns = st.ns;
     let mut d = StepDiagnostics::default();
-    scratch.held.fill(usize::MAX);
     let RowsOutput {
-        first_row,
-        values: [v0, v1],
-        actions: [g0, g1],
+        stake0,
+        values: [mut v0, mut v1],
+        actions: [mut g0, mut g1],
     } = out;
-    let rows = v0.len() / ns;
-    for i in 0..rows {
-        let (f, a) = ((first_row + i) / ns, (first_row + i) % ns);
-        let (first, last) = st.window[f];
-        for plane in first..=last {
-            let slot = plane % st.slots;
-            if scratch.held[slot] != plane {
-                line_plane(input, plane, &mut scratch.lines[slot * st.plane_len()..][..st.plane_len()]);
-                scratch.held[slot] = plane;
+    let count = stake0.len();
+    for a in stake0.clone() {
+        scratch.held.fill(usize::MAX);
+        for f in 0..st.nf {
+            let (first, last) = st.window[f];
+            for plane in first..=last {
+                let slot = plane % st.slots;
+                if scratch.held[slot] != plane {
+                    let len = st.lines_len();
+                    line_rows(input, plane, st.stake0_window[a].0, &mut scratch.lines[slot * len..][..len]);
+                    scratch.held[slot] = plane;
+                }
             }
+            row_payoffs(input, f, a, &scratch.lines, &mut scratch.payoffs);
+            let i = f * count + (a - stake0.start);
+            let out = RowOut {
+                values: [&mut *v0[i], &mut *v1[i]],
+                actions: [&mut *g0[i], &mut *g1[i]],
+            };
+            row_stage_games::<S>(&scratch.payoffs, st.padded_row(), out, &mut scratch.cells, &mut d);
         }
-        row_payoffs(input, f, a, &scratch.lines, &mut scratch.payoffs);
-        let span = i * ns..(i + 1) * ns;
-        let out = RowOut {
-            values: [&mut v0[span.clone()], &mut v1[span.clone()]],
-            actions: [&mut g0[span.clone()], &mut g1[span]],
-        };
-        row_stage_games(&scratch.payoffs, st.padded_row(), out, &mut scratch.cells, &mut d);
     }
     d
 }
 
-/// Pass 1: the line plane of fee node `plane` (both agents, three controls), into `out`.
+/// Pass 1: the line rows of fee node `plane` and stake0 nodes `first..first + rows` (both
+/// agents, three controls), into `out` (agent → control → stake0 − first → stake1).
 #[inline(always)]
-fn line_plane(input: &StepInput, plane: usize, out: &mut [f64]) {
+fn line_rows(input: &StepInput, plane: usize, first: usize, out: &mut [f64]) {
     let st = input.stencil;
-    let ns = st.ns;
+    let (ns, rows) = (st.ns, st.rows);
     for (agent, v) in input.next.iter().enumerate() {
         for c in 0..CONTROLS {
             let w = &st.line_weight[c][..];
-            for a in 0..ns {
-                let v = &v[(plane * ns + a) * ns..][..ns];
-                let o = &mut out[((agent * CONTROLS + c) * ns + a) * ns..][..ns];
-                for r in &st.line_runs[c] {
-                    let len = r.end - r.start;
-                    let lo = &v[(r.start as isize + r.lo) as usize..][..len];
-                    let hi = &v[(r.start as isize + r.hi) as usize..][..len];
-                    let (w, o) = (&w[r.start..r.end], &mut o[r.start..r.end]);
+            for r in 0..rows.min(ns - first) {
+                let v = &v[(plane * ns + first + r) * ns..][..ns];
+                let o = &mut out[((agent * CONTROLS + c) * rows + r) * ns..][..ns];
+                for run in &st.line_runs[c] {
+                    let len = run.end - run.start;
+                    let lo = &v[(run.start as isize + run.lo) as usize..][..len];
+                    let hi = &v[(run.start as isize + run.hi) as usize..][..len];
+                    let (w, o) = (&w[run.start..run.end], &mut o[run.start..run.end]);
                     for j in 0..len {
                         o[j] = lo[j] * (1.0 - w[j]) + hi[j] * w[j];
                     }
@@ -298,7 +355,8 @@ fn line_plane(input: &StepInput, plane: usize, out: &mut [f64]) {
 #[inline(always)]
 fn row_payoffs(input: &StepInput, f: usize, a: usize, lines: &[f64], payoffs: &mut [f64]) {
     let st = input.stencil;
-    let (ns, slots, plane) = (st.ns, st.slots, st.plane_len());
+    let (ns, slots, len, rows) = (st.ns, st.slots, st.lines_len(), st.rows);
+    let first = st.stake0_window[a].0;
     let width = st.padded_row();
     for n in 0..PAIRS {
         let (c0, c1) = codes(n);
@@ -309,7 +367,7 @@ fn row_payoffs(input: &StepInput, f: usize, a: usize, lines: &[f64], payoffs: &m
         let (wa, wf) = (sa.weight, sf.weight);
         for agent in 0..2 {
             let line = |fee: usize, s0: usize| {
-                let at = (fee % slots) * plane + ((agent * CONTROLS + n % CONTROLS) * ns + s0) * ns;
+                let at = (fee % slots) * len + ((agent * CONTROLS + n % CONTROLS) * rows + s0 - first) * ns;
                 &lines[at..][..ns]
             };
             let (l00, l01) = (line(sf.lo, sa.lo), line(sf.lo, sa.hi));
@@ -343,331 +401,158 @@ struct RowOut<'a> {
     actions: [&'a mut [u8]; 2],
 }
 
-/// Pass 3: the stage games along a row, as `select` does them state by state, but each step
-/// a loop along the row over contiguous arrays (struct of arrays), which the compiler
-/// vectorises; "the first pair such that" is found by walking the pairs backwards and
-/// keeping the last match, with selects. The same operations in the same order on every
-/// state, so the same result as `select` (tested). Each loop is a function of its slices so
-/// that the compiler knows they do not overlap (no run-time alias checks).
+/// Pass 3: the stage games along a row, `S::N` states at a time with everything in
+/// registers; the outcomes go to the row arrays of `w`, then to the output and diagnostics.
 #[inline(always)]
-fn row_stage_games(payoffs: &[f64], width: usize, out: RowOut, w: &mut RowCells, d: &mut StepDiagnostics) {
-    let ns = out.values[0].len();
-    let u = |agent: usize, n: usize| payoff_row(payoffs, width, width, agent, n);
-    let (largest, tau) = (&mut w.largest[..width], &mut w.tau[..width]);
-    largest.fill(1.0);
-    for agent in 0..2 {
-        for n in 0..PAIRS {
-            fold_abs_max(largest, u(agent, n));
+fn row_stage_games<S: Simd>(
+    payoffs: &[f64],
+    width: usize,
+    out: RowOut,
+    w: &mut RowCells,
+    d: &mut StepDiagnostics,
+) {
+    let mut u = [[S::splat(0.0); PAIRS]; 2];
+    for at in (0..width).step_by(S::N) {
+        for (agent, ua) in u.iter_mut().enumerate() {
+            for (n, un) in ua.iter_mut().enumerate() {
+                *un = S::load(&payoffs[(agent * PAIRS + n) * width + at..]);
+            }
+        }
+        let g = stage_games::<S>(&u);
+        S::store(g.chosen, &mut w.chosen[at..]);
+        S::store(g.values[0], &mut w.values[at..]);
+        S::store(g.values[1], &mut w.values[width + at..]);
+        S::store(g.equilibria, &mut w.equilibria[at..]);
+        S::store(g.exploitability, &mut w.exploitability[at..]);
+        S::store(g.ambiguous, &mut w.ambiguous[at..]);
+    }
+    report_row(w, width, out, d);
+}
+
+/// The outcome of `S::N` stage games, one lane each (pair numbers and counts as f64).
+struct StageGames<V> {
+    chosen: V,
+    values: [V; 2],
+    equilibria: V,
+    exploitability: V,
+    /// 1 where the tolerance decided the selection, else 0.
+    ambiguous: V,
+}
+
+/// `select` for `S::N` states at once: lane by lane the same operations in the same order,
+/// and so the same result (tested). "The first pair such that" is found by walking the
+/// pairs backwards and keeping the last match.
+#[inline(always)]
+fn stage_games<S: Simd>(u: &[[S::V; PAIRS]; 2]) -> StageGames<S::V> {
+    let (zero, one) = (S::splat(0.0), S::splat(1.0));
+    let mut largest = one;
+    for ua in u {
+        for &x in ua {
+            largest = S::max(largest, S::abs(x));
         }
     }
-    scale(tau, largest, CPU_TIE_TOLERANCE);
-    // best[other]: agent 0's best payoff against agent 1's control `other`; best[3 + other]:
-    // agent 1's against agent 0's.
+    let tau = S::mul(S::splat(CPU_TIE_TOLERANCE), largest);
+    // best0[a1]: agent 0's best payoff against agent 1's control a1; best1[a0] likewise.
+    let mut best0 = [S::splat(f64::NEG_INFINITY); CONTROLS];
+    let mut best1 = best0;
     for other in 0..CONTROLS {
-        let (b0, b1) = w.best.split_at_mut(CONTROLS * width);
-        let (b0, b1) = (&mut b0[other * width..][..width], &mut b1[other * width..][..width]);
-        b0.fill(f64::NEG_INFINITY);
-        b1.fill(f64::NEG_INFINITY);
         for own in 0..CONTROLS {
-            fold_max(b0, u(0, own * CONTROLS + other));
-            fold_max(b1, u(1, other * CONTROLS + own));
+            best0[other] = S::max(best0[other], u[0][own * CONTROLS + other]);
+            best1[other] = S::max(best1[other], u[1][other * CONTROLS + own]);
         }
     }
-    let e_min = &mut w.e_min[..width];
-    e_min.fill(f64::INFINITY);
+    let (mut e, mut sum) = ([zero; PAIRS], [zero; PAIRS]);
+    let mut e_min = S::splat(f64::INFINITY);
     for n in 0..PAIRS {
-        let b0 = &w.best[(n % CONTROLS) * width..][..width];
-        let b1 = &w.best[(CONTROLS + n / CONTROLS) * width..][..width];
-        let (en, sn) = (&mut w.e[n * width..][..width], &mut w.sum[n * width..][..width]);
-        exploitability_row(en, sn, e_min, [b0, b1], [u(0, n), u(1, n)]);
+        let d0 = S::sub(best0[n % CONTROLS], u[0][n]);
+        let d1 = S::sub(best1[n / CONTROLS], u[1][n]);
+        e[n] = S::max(d0, d1);
+        sum[n] = S::add(u[0][n], u[1][n]);
+        e_min = S::min(e_min, e[n]);
     }
     // The largest sum among the candidates (e ≤ e_min + τ), and among the exact minimisers.
-    let (best_sum, exact_sum) = (&mut w.best_sum[..width], &mut w.exact_sum[..width]);
-    best_sum.fill(f64::NEG_INFINITY);
-    exact_sum.fill(f64::NEG_INFINITY);
+    let limit = S::add(e_min, tau);
+    let mut best_sum = S::splat(f64::NEG_INFINITY);
+    let mut exact_sum = best_sum;
     for n in 0..PAIRS {
-        let (en, sn) = (&w.e[n * width..][..width], &w.sum[n * width..][..width]);
-        candidate_sums(best_sum, exact_sum, en, sn, e_min, tau);
+        best_sum = S::select(S::le(e[n], limit), S::max(best_sum, sum[n]), best_sum);
+        exact_sum = S::select(S::le(e[n], e_min), S::max(exact_sum, sum[n]), exact_sum);
     }
-    let p = &mut w.pick;
-    let (v0, v1) = p.values.split_at_mut(width);
-    let mut pick = PickRow {
-        chosen: &mut p.chosen[..width],
-        ch_e: &mut p.ch_e[..width],
-        ch_sum: &mut p.ch_sum[..width],
-        v0: &mut v0[..width],
-        v1: &mut v1[..width],
-        exact: &mut p.exact[..width],
-        ex_e: &mut p.ex_e[..width],
-        ex_sum: &mut p.ex_sum[..width],
-        equilibria: &mut p.equilibria[..width],
-    };
-    pick.chosen.fill(0.0);
-    pick.ch_e.copy_from_slice(&w.e[..width]);
-    pick.ch_sum.copy_from_slice(&w.sum[..width]);
-    pick.v0.copy_from_slice(u(0, 0));
-    pick.v1.copy_from_slice(u(1, 0));
-    pick.exact.fill(-1.0);
-    pick.equilibria.fill(0.0);
+    let floor = S::sub(best_sum, tau);
+    // The first finalist (pair 0 when there is none), and the first exact pick (−1: none).
+    let (mut chosen, mut ch_e, mut ch_sum) = (zero, e[0], sum[0]);
+    let mut values = [u[0][0], u[1][0]];
+    let (mut exact, mut ex_e, mut ex_sum) = (S::splat(-1.0), zero, zero);
+    let mut equilibria = zero;
     for n in (0..PAIRS).rev() {
-        let (en, sn) = (&w.e[n * width..][..width], &w.sum[n * width..][..width]);
-        let walk = Walk {
-            n: n as f64,
-            e: en,
-            sum: sn,
-            u: [u(0, n), u(1, n)],
-            e_min,
-            tau,
-            best_sum,
-            exact_sum,
-        };
-        pick_pair(&mut pick, &walk);
+        let pair = S::splat(n as f64);
+        let finalist = S::and(S::le(e[n], limit), S::le(floor, sum[n]));
+        chosen = S::select(finalist, pair, chosen);
+        ch_e = S::select(finalist, e[n], ch_e);
+        ch_sum = S::select(finalist, sum[n], ch_sum);
+        values[0] = S::select(finalist, u[0][n], values[0]);
+        values[1] = S::select(finalist, u[1][n], values[1]);
+        let first = S::and(S::le(e[n], e_min), S::le(exact_sum, sum[n]));
+        exact = S::select(first, pair, exact);
+        ex_e = S::select(first, e[n], ex_e);
+        ex_sum = S::select(first, sum[n], ex_sum);
+        equilibria = S::add(equilibria, S::select(S::le(e[n], tau), one, zero));
     }
-    let (ambiguous, exploitability) = (&mut w.ambiguous[..width], &mut w.exploitability[..width]);
-    outcomes(&pick, largest, tau, ambiguous, exploitability);
-    report_row(&pick, &ambiguous[..ns], &exploitability[..ns], out, d);
-}
-
-/// U of `agent` for pair `n` along the row.
-#[inline(always)]
-fn payoff_row(payoffs: &[f64], width: usize, ns: usize, agent: usize, n: usize) -> &[f64] {
-    &payoffs[(agent * PAIRS + n) * width..][..ns]
-}
-
-#[inline(always)]
-fn fold_abs_max(m: &mut [f64], x: &[f64]) {
-    for (m, x) in m.iter_mut().zip(x) {
-        *m = m.max(x.abs());
-    }
-}
-
-#[inline(always)]
-fn fold_max(m: &mut [f64], x: &[f64]) {
-    for (m, x) in m.iter_mut().zip(x) {
-        *m = m.max(*x);
-    }
-}
-
-#[inline(always)]
-fn scale(out: &mut [f64], x: &[f64], factor: f64) {
-    for (o, x) in out.iter_mut().zip(x) {
-        *o = factor * x;
-    }
-}
-
-/// e and the sum of one pair along the row, and the running least e.
-#[inline(always)]
-fn exploitability_row(
-    e: &mut [f64],
-    sum: &mut [f64],
-    e_min: &mut [f64],
-    [b0, b1]: [&[f64]; 2],
-    [u0, u1]: [&[f64]; 2],
-) {
-    let ns = e.len();
-    let (sum, e_min, b0, b1, u0, u1) = (&mut sum[..ns], &mut e_min[..ns], &b0[..ns], &b1[..ns], &u0[..ns], &u1[..ns]);
-    for b in 0..ns {
-        e[b] = (b0[b] - u0[b]).max(b1[b] - u1[b]);
-        sum[b] = u0[b] + u1[b];
-        e_min[b] = e_min[b].min(e[b]);
-    }
-}
-
-/// Folds one pair into the largest candidate sum and the largest exact-minimiser sum.
-#[inline(always)]
-fn candidate_sums(best_sum: &mut [f64], exact_sum: &mut [f64], e: &[f64], sum: &[f64], e_min: &[f64], tau: &[f64]) {
-    let ns = best_sum.len();
-    let (exact_sum, e, sum, e_min, tau) = (&mut exact_sum[..ns], &e[..ns], &sum[..ns], &e_min[..ns], &tau[..ns]);
-    for b in 0..ns {
-        let candidate = best_sum[b].max(sum[b]);
-        best_sum[b] = if e[b] <= e_min[b] + tau[b] { candidate } else { best_sum[b] };
-        let exact = exact_sum[b].max(sum[b]);
-        exact_sum[b] = if e[b] <= e_min[b] { exact } else { exact_sum[b] };
-    }
-}
-
-/// What the backward walk over the pairs keeps per state (f64 lanes throughout, pair
-/// numbers included, so that every select is one vector wide).
-struct PickRow<'a> {
-    chosen: &'a mut [f64],
-    ch_e: &'a mut [f64],
-    ch_sum: &'a mut [f64],
-    v0: &'a mut [f64],
-    v1: &'a mut [f64],
-    /// −1 when no pair is an exact minimiser with the largest sum.
-    exact: &'a mut [f64],
-    ex_e: &'a mut [f64],
-    ex_sum: &'a mut [f64],
-    equilibria: &'a mut [f64],
-}
-
-/// What one step of the backward walk reads: pair `n`'s e, sum and payoffs along the row,
-/// and the row's bounds.
-struct Walk<'a> {
-    n: f64,
-    e: &'a [f64],
-    sum: &'a [f64],
-    u: [&'a [f64]; 2],
-    e_min: &'a [f64],
-    tau: &'a [f64],
-    best_sum: &'a [f64],
-    exact_sum: &'a [f64],
-}
-
-/// One step of the backward walk: pair `n` replaces the kept finalist where it is one, and
-/// the kept exact pick likewise; it counts as an equilibrium where e ≤ τ.
-#[inline(always)]
-fn pick_pair(p: &mut PickRow, w: &Walk) {
-    let PickRow { chosen, ch_e, ch_sum, v0, v1, exact, ex_e, ex_sum, equilibria } = p;
-    walk_finalists(chosen, ch_e, ch_sum, v0, v1, w);
-    walk_exact(exact, ex_e, ex_sum, equilibria, w);
-}
-
-/// The written slices are parameters (not fields), and each loop writes few of them, so
-/// that the compiler vectorises it: with more arrays it gave up on the run-time overlap
-/// checks and left the loop scalar (measured).
-#[inline(always)]
-fn walk_finalists(chosen: &mut [f64], ch_e: &mut [f64], ch_sum: &mut [f64], v0: &mut [f64], v1: &mut [f64], w: &Walk) {
-    let ns = chosen.len();
-    let (e, sum, e_min, tau, best_sum) = (&w.e[..ns], &w.sum[..ns], &w.e_min[..ns], &w.tau[..ns], &w.best_sum[..ns]);
-    let finalist = |b: usize| (e[b] <= e_min[b] + tau[b]) & (sum[b] >= best_sum[b] - tau[b]);
-    let (ch_e, ch_sum) = (&mut ch_e[..ns], &mut ch_sum[..ns]);
-    for b in 0..ns {
-        let f = finalist(b);
-        chosen[b] = if f { w.n } else { chosen[b] };
-        ch_e[b] = if f { e[b] } else { ch_e[b] };
-        ch_sum[b] = if f { sum[b] } else { ch_sum[b] };
-    }
-    let (u0, u1, v0, v1) = (&w.u[0][..ns], &w.u[1][..ns], &mut v0[..ns], &mut v1[..ns]);
-    for b in 0..ns {
-        let f = finalist(b);
-        v0[b] = if f { u0[b] } else { v0[b] };
-        v1[b] = if f { u1[b] } else { v1[b] };
-    }
-}
-
-#[inline(always)]
-fn walk_exact(exact: &mut [f64], ex_e: &mut [f64], ex_sum: &mut [f64], equilibria: &mut [f64], w: &Walk) {
-    let ns = exact.len();
-    let (e, sum, e_min, tau, exact_sum) = (&w.e[..ns], &w.sum[..ns], &w.e_min[..ns], &w.tau[..ns], &w.exact_sum[..ns]);
-    let (ex_e, ex_sum, equilibria) = (&mut ex_e[..ns], &mut ex_sum[..ns], &mut equilibria[..ns]);
-    for b in 0..ns {
-        let first = (e[b] <= e_min[b]) & (sum[b] >= exact_sum[b]);
-        exact[b] = if first { w.n } else { exact[b] };
-        ex_e[b] = if first { e[b] } else { ex_e[b] };
-        ex_sum[b] = if first { sum[b] } else { ex_sum[b] };
-        equilibria[b] += if e[b] <= tau[b] { 1.0 } else { 0.0 };
-    }
-}
-
-/// Whether the tolerance decided each state's selection (1.0 or 0.0) and the selected
-/// pair's exploitability (0 when ≤ τ).
-#[inline(always)]
-fn outcomes(p: &PickRow, largest: &[f64], tau: &[f64], ambiguous: &mut [f64], exploitability: &mut [f64]) {
-    let ns = ambiguous.len();
-    let (largest, tau, exploitability) = (&largest[..ns], &tau[..ns], &mut exploitability[..ns]);
-    let (chosen, exact, ch_e, ch_sum, ex_e, ex_sum) =
-        (&p.chosen[..ns], &p.exact[..ns], &p.ch_e[..ns], &p.ch_sum[..ns], &p.ex_e[..ns], &p.ex_sum[..ns]);
-    for b in 0..ns {
-        let gap = (ex_e[b] - ch_e[b]).abs().max((ex_sum[b] - ch_sum[b]).abs());
-        let differs = exact[b] >= 0.0 && exact[b] != chosen[b] && gap > ROUNDING_GAP * largest[b];
-        ambiguous[b] = if differs { 1.0 } else { 0.0 };
-        exploitability[b] = if ch_e[b] <= tau[b] { 0.0 } else { ch_e[b] };
-    }
-}
-
-/// Pair n is (control n / 3, control n % 3), and control i has code i.
-#[inline(always)]
-fn action_codes(g0: &mut [u8], g1: &mut [u8], chosen: &[f64]) {
-    let ns = g0.len();
-    let (g1, chosen) = (&mut g1[..ns], &chosen[..ns]);
-    for b in 0..ns {
-        let n = chosen[b] as u8;
-        g0[b] = n / CONTROLS as u8;
-        g1[b] = n % CONTROLS as u8;
+    let gap = S::max(S::abs(S::sub(ex_e, ch_e)), S::abs(S::sub(ex_sum, ch_sum)));
+    let differs = S::or(S::lt(exact, chosen), S::lt(chosen, exact));
+    let decided = S::and(
+        S::and(S::le(zero, exact), differs),
+        S::lt(S::mul(S::splat(ROUNDING_GAP), largest), gap),
+    );
+    StageGames {
+        chosen,
+        values,
+        equilibria,
+        exploitability: S::select(S::le(ch_e, tau), zero, ch_e),
+        ambiguous: S::select(decided, one, zero),
     }
 }
 
 /// Writes a row's values and action codes and adds its states to the diagnostics.
 #[inline(always)]
-fn report_row(p: &PickRow, ambiguous: &[f64], exploitability: &[f64], out: RowOut, d: &mut StepDiagnostics) {
-    let ns = ambiguous.len();
+fn report_row(w: &RowCells, width: usize, out: RowOut, d: &mut StepDiagnostics) {
     let RowOut {
         values: [v0, v1],
         actions: [g0, g1],
     } = out;
-    v0.copy_from_slice(&p.v0[..ns]);
-    v1.copy_from_slice(&p.v1[..ns]);
-    action_codes(g0, g1, p.chosen);
-    let (mut none, mut several, mut amb) = (0.0f64, 0.0f64, 0.0f64);
-    let mut worst = [0.0f64; LANES];
+    let ns = v0.len();
+    v0.copy_from_slice(&w.values[..ns]);
+    v1.copy_from_slice(&w.values[width..][..ns]);
     for b in 0..ns {
-        let eq = p.equilibria[b];
-        none += if eq == 0.0 { 1.0 } else { 0.0 };
-        several += if eq > 1.0 { 1.0 } else { 0.0 };
-        amb += ambiguous[b];
-        worst[b % LANES] = worst[b % LANES].max(exploitability[b]);
-    }
-    d.no_pure_equilibrium += none as u64;
-    d.several_equilibria += several as u64;
-    d.ambiguous += amb as u64;
-    for w in worst {
-        d.max_exploitability = d.max_exploitability.max(w);
+        // Pair n is (control n / 3, control n % 3), and control i has code i.
+        let n = w.chosen[b] as u8;
+        g0[b] = n / CONTROLS as u8;
+        g1[b] = n % CONTROLS as u8;
+        d.add(
+            w.equilibria[b] as u32,
+            w.exploitability[b],
+            w.ambiguous[b] != 0.0,
+        );
     }
 }
 
-/// Per-state working arrays of one row (struct of arrays, each `width` long).
+/// A row's stage-game outcomes (each array `width` long, `values` two of them).
 pub struct RowCells {
-    largest: Vec<f64>,
-    tau: Vec<f64>,
-    best: Vec<f64>,
-    e: Vec<f64>,
-    sum: Vec<f64>,
-    e_min: Vec<f64>,
-    best_sum: Vec<f64>,
-    exact_sum: Vec<f64>,
-    ambiguous: Vec<f64>,
-    exploitability: Vec<f64>,
-    pick: Picks,
-}
-
-/// The storage of a [`PickRow`].
-struct Picks {
     chosen: Vec<f64>,
-    ch_e: Vec<f64>,
-    ch_sum: Vec<f64>,
-    /// Agent 0's then agent 1's payoff of the chosen pair.
     values: Vec<f64>,
-    exact: Vec<f64>,
-    ex_e: Vec<f64>,
-    ex_sum: Vec<f64>,
     equilibria: Vec<f64>,
+    exploitability: Vec<f64>,
+    ambiguous: Vec<f64>,
 }
 
 impl RowCells {
     fn new(width: usize) -> Self {
-        let f = |n: usize| vec![0.0f64; n * width];
         RowCells {
-            largest: f(1),
-            tau: f(1),
-            best: f(2 * CONTROLS),
-            e: f(PAIRS),
-            sum: f(PAIRS),
-            e_min: f(1),
-            best_sum: f(1),
-            exact_sum: f(1),
-            ambiguous: f(1),
-            exploitability: f(1),
-            pick: Picks {
-                chosen: f(1),
-                ch_e: f(1),
-                ch_sum: f(1),
-                values: f(2),
-                exact: f(1),
-                ex_e: f(1),
-                ex_sum: f(1),
-                equilibria: f(1),
-            },
+            chosen: vec![0.0; width],
+            values: vec![0.0; 2 * width],
+            equilibria: vec![0.0; width],
+            exploitability: vec![0.0; width],
+            ambiguous: vec![0.0; width],
         }
     }
 }
@@ -739,23 +624,14 @@ mod tests {
             let (mut v0, mut v1) = (vec![0.0; slice], vec![0.0; slice]);
             let (mut g0, mut g1) = (vec![9u8; slice], vec![9u8; slice]);
             let mut d = StepDiagnostics::default();
-            let rows = nf * ns;
-            let (mut rest_v0, mut rest_v1) = (&mut v0[..], &mut v1[..]);
-            let (mut rest_g0, mut rest_g1) = (&mut g0[..], &mut g1[..]);
-            for rank in 0..threads {
-                let share = crate::team::share(rows, rank, threads);
-                let n = share.len() * ns;
-                let (a, b) = std::mem::take(&mut rest_v0).split_at_mut(n);
-                let (c, e) = std::mem::take(&mut rest_v1).split_at_mut(n);
-                let (g, h) = std::mem::take(&mut rest_g0).split_at_mut(n);
-                let (k, m) = std::mem::take(&mut rest_g1).split_at_mut(n);
+            let mut parts = split_rows([&mut v0, &mut v1], [&mut g0, &mut g1], ns, threads);
+            for (rank, (values, actions)) in parts.drain(..).enumerate() {
                 let out = RowsOutput {
-                    first_row: share.start,
-                    values: [a, c],
-                    actions: [g, k],
+                    stake0: crate::team::share(ns, rank, threads),
+                    values,
+                    actions,
                 };
-                d.merge(&rows_fn(isa, &input, &mut stencil.scratch(), out));
-                (rest_v0, rest_v1, rest_g0, rest_g1) = (b, e, h, m);
+                d.merge(&rows(isa, &input, &mut stencil.scratch(), out));
             }
             for (i, c) in cells.iter().enumerate() {
                 let got = ([v0[i].to_bits(), v1[i].to_bits()], [g0[i], g1[i]]);
@@ -764,10 +640,6 @@ mod tests {
             }
             assert_eq!(d, expected, "{overrides:?} {mode:?} {isa:?}: diagnostics");
         }
-    }
-
-    fn rows_fn(isa: Isa, input: &StepInput, s: &mut Scratch, out: RowsOutput) -> StepDiagnostics {
-        rows(isa, input, s, out)
     }
 
     #[test]
