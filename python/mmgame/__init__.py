@@ -200,6 +200,8 @@ class Run:
             return
         os.makedirs(folder, exist_ok=True)
         for name in ("values.npy", "policy.npy", "path.csv", "summary.json"):
+            if name == "policy.npy" and self.policy is None:
+                continue
             shutil.copyfile(os.path.join(self._folder, name), os.path.join(folder, name))
 
     def __repr__(self) -> str:
@@ -235,19 +237,21 @@ def _run(native: Any) -> Run:
 def solve(scenario: Union[None, Mapping[str, Any], str, "os.PathLike[str]"] = None, *,
           overrides: Optional[Mapping[str, Any]] = None, backend: str = "cpu",
           precision: Optional[str] = None, adapter: Optional[str] = None,
-          save_values: str = "t0",
+          save_values: str = "t0", save_policy: str = "all",
           progress: Union[None, bool, Callable[[Dict[str, Any]], None]] = None) -> Run:
     """Solves a scenario: None (the default), a dict of scenario keys, or the path of a TOML
     file; ``overrides`` as ``--set`` (``{"agents.1.volatility": 0.3}``). ``backend`` is "cpu",
     "gpu" or "auto"; ``precision`` "f32" or "f64" (the GPU; the CPU is f64). ``progress``: True
-    for a line on stderr, or a callable receiving each event as a dict. The GIL is released
+    for a line on stderr, or a callable receiving each event as a dict. ``save_values``
+    ("t0" or "all": the equilibrium scheme's value slices) and ``save_policy`` ("all", "t0" or
+    "none") choose what ``values``, ``policy`` and ``Run.save`` hold. The GIL is released
     while solving; Ctrl-C stops the solve at its next time step (KeyboardInterrupt)."""
     json_text, path = _scenario(scenario)
     bar = _Bar() if progress is True else None
     callback = bar if bar is not None else (progress or None)
     try:
         native = _solver().solve(json_text, path, _overrides(overrides), backend, precision,
-                                 adapter, save_values, callback)
+                                 adapter, save_values, save_policy, callback)
     except _native.NativeError as e:
         _raise(e)
     finally:
@@ -263,7 +267,9 @@ def load(folder: Union[str, "os.PathLike[str]"]) -> Run:
         with open(os.path.join(folder, "summary.json")) as f:
             summary = json.load(f)
         values = np.load(os.path.join(folder, "values.npy"))
-        policy = np.load(os.path.join(folder, "policy.npy"))
+        policy_file = os.path.join(folder, "policy.npy")
+        # Absent when the run was written with --save-policy none.
+        policy = np.load(policy_file) if os.path.exists(policy_file) else None
     except (OSError, ValueError) as e:
         raise MmgameError(f"{folder}: not a finished mmgame run ({e})") from None
     return Run(values=values, policy=policy, path=_path_arrays(summary["path"]), summary=summary,

@@ -44,6 +44,7 @@ def solve(
     precision: Optional[str] = None,
     adapter: Optional[str] = None,
     save_values: str = "t0",
+    save_policy: str = "all",
     progress: Union[None, bool, Callable[[Dict[str, Any]], None]] = None,
 ) -> Run: ...
 def load(folder: Union[str, "os.PathLike[str]"]) -> Run: ...

@@ -6,7 +6,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mmgame::api::{
-    Backend, Cancel, Event, Output, Precision, Run, SaveValues, SolveOptions, Solver, Values,
+    Backend, Cancel, Event, Output, Precision, Run, SavePolicy, SaveValues, SolveOptions, Solver,
+    Values,
 };
 use mmgame::config::Scenario;
 use mmgame::Error;
@@ -61,6 +62,7 @@ fn options(
     precision: Option<&str>,
     adapter: Option<String>,
     save_values: &str,
+    save_policy: &str,
 ) -> Result<SolveOptions, Error> {
     let backend = match backend {
         "cpu" => Backend::Cpu,
@@ -91,11 +93,22 @@ fn options(
             )))
         }
     };
+    let save_policy = match save_policy {
+        "all" => SavePolicy::All,
+        "t0" => SavePolicy::T0,
+        "none" => SavePolicy::None,
+        other => {
+            return Err(Error::Input(format!(
+                "save_policy {other:?}: give \"all\", \"t0\" or \"none\""
+            )))
+        }
+    };
     Ok(SolveOptions {
         backend,
         adapter,
         precision,
         save_values,
+        save_policy,
         output: Output::Memory,
         ..Default::default()
     })
@@ -200,7 +213,7 @@ impl PySolver {
 
     /// Solves a scenario (JSON of a dict, or a TOML path, or the default) with overrides
     /// ("key=value" as `--set`); returns a NativeRun.
-    #[pyo3(signature = (scenario_json, scenario_path, overrides, backend, precision, adapter, save_values, progress))]
+    #[pyo3(signature = (scenario_json, scenario_path, overrides, backend, precision, adapter, save_values, save_policy, progress))]
     #[allow(clippy::too_many_arguments)]
     fn solve(
         &self,
@@ -212,10 +225,12 @@ impl PySolver {
         precision: Option<&str>,
         adapter: Option<String>,
         save_values: &str,
+        save_policy: &str,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<NativeRun> {
         let s = scenario(scenario_json, scenario_path, overrides).map_err(to_py)?;
-        let options = options(backend, precision, adapter, save_values).map_err(to_py)?;
+        let options =
+            options(backend, precision, adapter, save_values, save_policy).map_err(to_py)?;
         let run = solve_detached(py, &self.solver, &s, &options, progress.as_ref())?;
         Ok(NativeRun { run })
     }
@@ -363,9 +378,10 @@ impl NativeRun {
         }
     }
 
-    /// The policy as int8 action values (−m, 0, m, or the notebook's initial 1), shape
-    /// (2, time, fee, stake0, stake1), as policy.npy holds it.
-    fn policy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// The policy as int8 action values (−m, 0, m, or the notebook's initial 1), as
+    /// policy.npy holds it: shape (2, time, fee, stake0, stake1), (2, fee, stake0, stake1)
+    /// with save_policy "t0", None with "none".
+    fn policy<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let run = &self.run;
         let g = run.grid();
         let codes: &[u8] = match &run.outcome {
@@ -375,11 +391,19 @@ impl NativeRun {
                 None => return Err(to_py(Error::Internal("this run kept no policy".into()))),
             },
         };
+        let Some(shape) = run.save_policy.shape(&g) else {
+            return Ok(None);
+        };
+        // t = 0 is the first slice of each agent's block of time slices.
+        let kept = shape.iter().product::<usize>() / 2;
         let table = g.actions.int8_table();
-        let actions: Vec<i8> = codes.iter().map(|&c| table[c as usize & 3]).collect();
-        let shape = [2, g.time.len(), g.fee.len(), g.stake.len(), g.stake.len()];
+        let actions: Vec<i8> = [0, codes.len() / 2]
+            .iter()
+            .flat_map(|&start| &codes[start..start + kept])
+            .map(|&c| table[c as usize & 3])
+            .collect();
         let a = PyArray1::from_vec(py, actions);
-        Ok(a.reshape(shape)?.into_any())
+        Ok(Some(a.reshape(shape)?.into_any()))
     }
 
     /// summary.json, as JSON text.

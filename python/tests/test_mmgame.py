@@ -116,6 +116,23 @@ def test_equilibrium_scheme_and_diagnostics():
     assert np.array_equal(every.values[:, 0], run.values)
 
 
+def test_save_policy_t0_and_none(tmp_path):
+    for scheme in ("notebook", "equilibrium"):
+        overrides = {"solver.scheme": scheme}
+        every = mmgame.solve(overrides=overrides)
+        first = mmgame.solve(overrides=overrides, save_policy="t0")
+        assert first.policy.dtype == np.int8 and first.policy.shape == (2, 15, 15, 15)
+        assert np.array_equal(first.policy, every.policy[:, 0])
+        none = mmgame.solve(overrides=overrides, save_policy="none")
+        assert none.policy is None
+        assert np.array_equal(none.values, every.values)
+        none.save(tmp_path / scheme)
+        assert not (tmp_path / scheme / "policy.npy").exists()
+        assert mmgame.load(tmp_path / scheme).policy is None
+    with pytest.raises(ValueError):
+        mmgame.solve(save_policy="some")
+
+
 def test_save_writes_the_clis_files_and_load_reads_them(tmp_path):
     run = mmgame.solve()
     run.save(tmp_path / "py")

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use super::{Device, EquilibriumRun, Outcome, Output, Run, SolveOptions, RUN_FILES};
+use super::{Device, EquilibriumRun, Outcome, Output, Run, SolveOptions};
 use crate::config::Scenario;
 use crate::error::Error;
 use crate::grid::Grid;
 use crate::io::npy::NpyStream;
-use crate::io::summary::SaveValues;
+use crate::io::summary::{SavePolicy, SaveValues};
 use crate::resources::{bytes, check_address_space, check_memory, human_bytes};
 use crate::scheme::{
     BackendInfo, Discard, EquilibriumSolution, MemorySink, Observer, SliceValues, StepSink,
@@ -19,15 +19,25 @@ use crate::simulate::equilibrium_path;
 use super::run::{check_finite, non_finite};
 
 /// Streams each time step's actions (as int8 action values) and, when asked, values to their
-/// `.npy` files in the output folder.
+/// `.npy` files in the output folder. Every action slice is streamed whatever `--save-policy`
+/// says, because the path reads them; the file is moved into place only for `all`, and
+/// deleted otherwise.
 struct FileSink {
     grid: Grid,
     policy: NpyStream<i8>,
+    save_policy: SavePolicy,
+    /// Both agents' t = 0 actions, for `--save-policy t0`.
+    policy_t0: Vec<i8>,
     values: Option<NpyStream<f64>>,
 }
 
 impl FileSink {
-    fn create(dir: &Path, grid: &Grid, save: SaveValues) -> Result<Self, Error> {
+    fn create(
+        dir: &Path,
+        grid: &Grid,
+        save: SaveValues,
+        save_policy: SavePolicy,
+    ) -> Result<Self, Error> {
         let shape = [
             2,
             grid.time.len(),
@@ -45,6 +55,8 @@ impl FileSink {
         Ok(FileSink {
             grid: grid.clone(),
             policy,
+            save_policy,
+            policy_t0: Vec::new(),
             values,
         })
     }
@@ -56,11 +68,18 @@ impl FileSink {
     /// Moves the streamed files to their names in `dir`; values.npy holds the t = 0 slice
     /// unless every slice was streamed.
     fn persist(self, dir: &Path, solution: &EquilibriumSolution) -> Result<(), Error> {
-        self.policy.persist()?;
+        let (nf, ns) = (self.grid.fee.len(), self.grid.stake.len());
+        match self.save_policy {
+            SavePolicy::All => self.policy.persist()?,
+            SavePolicy::T0 => {
+                let file = dir.join("policy.npy");
+                crate::io::npy::write_array(&file, &[2, nf, ns, ns], &self.policy_t0)?
+            }
+            SavePolicy::None => {}
+        }
         match self.values {
             Some(v) => v.persist(),
             None => {
-                let (nf, ns) = (self.grid.fee.len(), self.grid.stake.len());
                 let file = dir.join("values.npy");
                 crate::io::write_values(&file, &[2, nf, ns, ns], &solution.values_t0)
             }
@@ -104,6 +123,9 @@ impl StepSink for FileSink {
                 .collect();
             let at = self.offset(agent, t);
             self.policy.write(at, &row)?;
+            if t == 0 && self.save_policy == SavePolicy::T0 {
+                self.policy_t0.extend_from_slice(&row);
+            }
             if let Some(v) = &mut self.values {
                 match values {
                     SliceValues::F64(s) => v.write(at, s[agent])?,
@@ -211,7 +233,7 @@ pub(super) fn solve(
         };
     let (solution, path, memory) = match &options.output {
         Output::Folder(dir) => {
-            let mut sink = FileSink::create(dir, &grid, options.save_values)?;
+            let mut sink = FileSink::create(dir, &grid, options.save_values, options.save_policy)?;
             let solution = sweep(scenario, options, device, &mut sink, observer)?;
             // Before any file is moved into place (the t = 0 slice: a non-finite value at
             // t + 1 reaches t = 0 through the payoffs that read it).
@@ -256,9 +278,10 @@ pub(super) fn solve(
         backend,
         path,
         files: match folder {
-            Some(_) => RUN_FILES.map(String::from).to_vec(),
+            Some(_) => super::run_files(options.save_policy),
             None => Vec::new(),
         },
+        save_policy: options.save_policy,
         folder,
     };
     // summary.json last: a folder with a summary holds a whole run.

@@ -28,7 +28,7 @@ mod run;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub use crate::io::summary::{SaveValues, Summary};
+pub use crate::io::summary::{SavePolicy, SaveValues, Summary};
 pub use crate::scheme::{
     BackendInfo, Cancel, Event, Observer, Precision, Silent, StepDiagnostics, Values,
 };
@@ -87,6 +87,9 @@ pub struct SolveOptions {
     pub threads: Option<usize>,
     /// `equilibrium` scheme: which value slices to keep.
     pub save_values: SaveValues,
+    /// Which action slices a folder output (or [`Run::save`]) writes to policy.npy. The path
+    /// is computed from every slice whatever this says.
+    pub save_policy: SavePolicy,
     pub output: Output,
     /// Set it (from another thread) to stop the solve between time steps.
     pub cancel: Cancel,
@@ -330,4 +333,10 @@ impl Solver {
 }
 
 /// The files a folder output holds, in the order they are listed in summary.json.
-pub const RUN_FILES: [&str; 4] = ["values.npy", "policy.npy", "path.csv", "summary.json"];
+pub fn run_files(policy: SavePolicy) -> Vec<String> {
+    ["values.npy", "policy.npy", "path.csv", "summary.json"]
+        .into_iter()
+        .filter(|f| policy != SavePolicy::None || *f != "policy.npy")
+        .map(String::from)
+        .collect()
+}

@@ -72,6 +72,7 @@ pub(super) fn solve(
         cell_updates: solution.cell_updates(),
         outcome: super::Outcome::Notebook(solution),
         path,
+        save_policy: options.save_policy,
         folder: None,
         files: Vec::new(),
     };

@@ -25,6 +25,8 @@ pub struct Run {
     pub solve_seconds: f64,
     /// Cell updates done (MODEL.md).
     pub cell_updates: f64,
+    /// Which action slices its policy.npy holds (a folder output, or [`Run::save`]).
+    pub save_policy: crate::io::summary::SavePolicy,
     /// The folder the run's files were written to, and the files, for a folder output.
     pub folder: Option<PathBuf>,
     pub files: Vec<String>,
@@ -153,11 +155,13 @@ impl Run {
                 iterations: s.iterations(),
                 converged: s.converged,
                 policy_change: s.policy_change.clone(),
+                policy_saved: self.save_policy,
+                policy_shape: self.save_policy.shape(&self.grid()),
                 solve_seconds: self.solve_seconds,
                 cell_updates: self.cell_updates,
                 cell_updates_per_second: self.cell_updates_per_second(),
                 axes: Axes::of(&self.grid()),
-                dims: Dims::new(true),
+                dims: Dims::new(true, self.save_policy),
                 path_end: crate::simulate::at_horizon(&self.path).cloned(),
                 path: self.path.clone(),
                 files: files.clone(),
@@ -177,6 +181,8 @@ impl Run {
                         SaveValues::T0 => vec![2, nf, ns, ns],
                         SaveValues::All => vec![2, nt, nf, ns, ns],
                     },
+                    policy_saved: self.save_policy,
+                    policy_shape: self.save_policy.shape(&g),
                     solve_seconds: self.solve_seconds,
                     cell_updates: self.cell_updates,
                     cell_updates_per_second: self.cell_updates_per_second(),
@@ -192,7 +198,7 @@ impl Run {
                     tie_tolerance: e.tie_tolerance,
                     diagnostics: d.clone(),
                     axes: Axes::of(&g),
-                    dims: Dims::new(e.save_values == SaveValues::All),
+                    dims: Dims::new(e.save_values == SaveValues::All, self.save_policy),
                     path_end: crate::simulate::at_horizon(&self.path).cloned(),
                     path: self.path.clone(),
                     files: files.clone(),
@@ -241,12 +247,20 @@ impl Run {
                 &memory.policy
             }
         };
-        let table = g.actions.int8_table();
-        let policy: Vec<i8> = policy.iter().map(|&c| table[c as usize & 3]).collect();
-        crate::io::npy::write_array(&dir.join("policy.npy"), &shape, &policy)?;
-        drop(policy);
+        if let Some(policy_shape) = self.save_policy.shape(&g) {
+            // t = 0 is the first slice of each agent's block of time slices.
+            let per_agent = policy.len() / 2;
+            let kept = policy_shape.iter().product::<usize>() / 2;
+            let table = g.actions.int8_table();
+            let policy: Vec<i8> = [0, per_agent]
+                .iter()
+                .flat_map(|&start| &policy[start..start + kept])
+                .map(|&c| table[c as usize & 3])
+                .collect();
+            crate::io::npy::write_array(&dir.join("policy.npy"), &policy_shape, &policy)?;
+        }
         crate::io::csv::write_path(&dir.join("path.csv"), &self.path)?;
-        let files = super::RUN_FILES.map(String::from).to_vec();
+        let files = super::run_files(self.save_policy);
         self.summary_listing(files.clone())
             .write(&dir.join("summary.json"))?;
         Ok(files)

@@ -40,6 +40,17 @@ pub enum PrecisionChoice {
     F64,
 }
 
+/// `--save-policy`: which action slices a run writes to policy.npy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SavePolicyChoice {
+    /// Every time slice: shape (2, time_points, fee_points, stake_points, stake_points).
+    All,
+    /// Only t = 0: shape (2, fee_points, stake_points, stake_points).
+    T0,
+    /// No policy.npy (the path and plots are still drawn; an equilibrium run has no action map).
+    None,
+}
+
 /// `--save-values`: which value slices an `equilibrium` run writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SaveValuesChoice {
@@ -101,6 +112,9 @@ pub struct SolveArgs {
     /// Equilibrium scheme: write the t = 0 value slice only, or all of them.
     #[arg(long, value_enum, default_value = "t0")]
     pub save_values: SaveValuesChoice,
+    /// Which action slices to write to policy.npy (int8): all, t = 0 only, or none.
+    #[arg(long, value_enum, default_value = "all")]
+    pub save_policy: SavePolicyChoice,
     /// Do not draw the plots (PNG and SVG of the notebook's figures).
     #[arg(long)]
     pub no_plots: bool,

@@ -5,12 +5,14 @@ use super::stdout::out_text;
 use std::path::Path;
 
 use super::args::{
-    BackendChoice, BenchBackend, Cli, Command, DeviceArgs, PrecisionChoice, SaveValuesChoice,
-    ScenarioArgs, SolveArgs,
+    BackendChoice, BenchBackend, Cli, Command, DeviceArgs, PrecisionChoice, SavePolicyChoice,
+    SaveValuesChoice, ScenarioArgs, SolveArgs,
 };
 use super::progress::Terminal;
 use super::report::{self, Report};
-use crate::api::{Backend, Cancel, Output, Precision, Resolved, SaveValues, SolveOptions, Solver};
+use crate::api::{
+    Backend, Cancel, Output, Precision, Resolved, SavePolicy, SaveValues, SolveOptions, Solver,
+};
 use crate::config::{Scenario, DEFAULT_SCENARIO};
 use crate::error::Error;
 use crate::io::lock::FolderWrite;
@@ -31,6 +33,16 @@ impl From<PrecisionChoice> for Precision {
         match p {
             PrecisionChoice::F32 => Precision::F32,
             PrecisionChoice::F64 => Precision::F64,
+        }
+    }
+}
+
+impl From<SavePolicyChoice> for SavePolicy {
+    fn from(s: SavePolicyChoice) -> Self {
+        match s {
+            SavePolicyChoice::All => SavePolicy::All,
+            SavePolicyChoice::T0 => SavePolicy::T0,
+            SavePolicyChoice::None => SavePolicy::None,
         }
     }
 }
@@ -138,6 +150,7 @@ fn solve_command(solver: &Solver, args: SolveArgs) -> Result<(), Error> {
     let scenario = load(&args.scenario)?;
     let options = SolveOptions {
         save_values: args.save_values.into(),
+        save_policy: args.save_policy.into(),
         output: Output::Folder(args.out.clone()),
         wait: args.wait,
         ..options(solver, args.device)?

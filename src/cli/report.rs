@@ -4,7 +4,7 @@
 use super::stdout::out;
 use std::path::{Path, PathBuf};
 
-use crate::api::{Run, SaveValues};
+use crate::api::{Run, SavePolicy, SaveValues};
 use crate::gpu::context::AdapterReport;
 use crate::resources::human_bytes;
 use crate::simulate::PathPoint;
@@ -89,10 +89,11 @@ pub fn solve(run: &Run, overrides: &[String], out: &Path, plots: &[PathBuf], rep
             }
             path(&run.path);
             let saved = match e.save_values {
-                SaveValues::T0 => " (values at t = 0)",
-                SaveValues::All => " (values at every time step)",
+                SaveValues::T0 => "values at t = 0",
+                SaveValues::All => "values at every time step",
             };
-            written(&run.files, plots, out, saved);
+            let note = format!(" ({saved}{})", policy_note(run.save_policy));
+            written(&run.files, plots, out, &note);
         }
     }
 }
@@ -166,7 +167,9 @@ fn notebook(run: &Run, overrides: &[String], out: &Path, plots: &[PathBuf]) {
     let changes: Vec<String> = policy_change.iter().map(|c| format!("{c:.5}")).collect();
     out!("policy change per iteration: {}", changes.join(", "));
     path(&run.path);
-    written(&run.files, plots, out, "");
+    let note = policy_note(run.save_policy);
+    let note = note.strip_prefix("; ").map(|n| format!(" ({n})"));
+    written(&run.files, plots, out, note.as_deref().unwrap_or(""));
 }
 
 /// The path's start and end on one line, then the path as a small aligned table.
@@ -217,6 +220,15 @@ fn path(path: &[PathPoint]) {
         path[..5].iter().for_each(show);
         out!("  {:>4}", "…");
         path[path.len() - 5..].iter().for_each(show);
+    }
+}
+
+/// What `--save-policy` left out, if anything, as "; …".
+fn policy_note(policy: SavePolicy) -> &'static str {
+    match policy {
+        SavePolicy::All => "",
+        SavePolicy::T0 => "; policy at t = 0",
+        SavePolicy::None => "; no policy.npy",
     }
 }
 

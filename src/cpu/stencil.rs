@@ -130,7 +130,12 @@ fn windows<const K: usize>(brackets: &[[Blend; K]]) -> Vec<(usize, usize)> {
 impl Stencil {
     /// The stencils of transition `tr` with agent i's stake factors `stake_factor[i]`
     /// (indexed as `GainTables::stake_factor`).
-    pub fn new(tr: &ClampedTransitions, stake_factor: &[Vec<f64>; 2], nf: usize, ns: usize) -> Self {
+    pub fn new(
+        tr: &ClampedTransitions,
+        stake_factor: &[Vec<f64>; 2],
+        nf: usize,
+        ns: usize,
+    ) -> Self {
         let stake = |node: usize, code: u8| blend(&tr.stake, node * ACTION_CODES + code as usize);
         let line: [Vec<Blend>; CONTROLS] =
             std::array::from_fn(|c| (0..ns).map(|b| stake(b, CONTROL_CODES[c])).collect());
@@ -162,7 +167,11 @@ impl Stencil {
         Stencil {
             nf,
             ns,
-            rows: stake0_window.iter().map(|(a, b)| b - a + 1).max().unwrap_or(1),
+            rows: stake0_window
+                .iter()
+                .map(|(a, b)| b - a + 1)
+                .max()
+                .unwrap_or(1),
             stake0_window,
             line_runs: std::array::from_fn(|c| runs(&line[c])),
             line_weight: std::array::from_fn(|c| line[c].iter().map(|b| b.weight).collect()),
@@ -291,7 +300,11 @@ dispatch!(pub fn rows(input: &StepInput, scratch: &mut Scratch, out: RowsOutput)
 /// stake0 node repeats each line about three times, which costs less than streaming whole
 /// line planes through L3 (measured on 101×401²).
 #[inline(always)]
-fn rows_body<S: Simd>(input: &StepInput, scratch: &mut Scratch, out: RowsOutput) -> StepDiagnostics {
+fn rows_body<S: Simd>(
+    input: &StepInput,
+    scratch: &mut Scratch,
+    out: RowsOutput,
+) -> StepDiagnostics {
     let st = input.stencil;
     let mut d = StepDiagnostics::default();
     let RowsOutput {
@@ -308,7 +321,12 @@ fn rows_body<S: Simd>(input: &StepInput, scratch: &mut Scratch, out: RowsOutput)
                 let slot = plane % st.slots;
                 if scratch.held[slot] != plane {
                     let len = st.lines_len();
-                    line_rows(input, plane, st.stake0_window[a].0, &mut scratch.lines[slot * len..][..len]);
+                    line_rows(
+                        input,
+                        plane,
+                        st.stake0_window[a].0,
+                        &mut scratch.lines[slot * len..][..len],
+                    );
                     scratch.held[slot] = plane;
                 }
             }
@@ -318,7 +336,13 @@ fn rows_body<S: Simd>(input: &StepInput, scratch: &mut Scratch, out: RowsOutput)
                 values: [&mut *v0[i], &mut *v1[i]],
                 actions: [&mut *g0[i], &mut *g1[i]],
             };
-            row_stage_games::<S>(&scratch.payoffs, st.padded_row(), out, &mut scratch.cells, &mut d);
+            row_stage_games::<S>(
+                &scratch.payoffs,
+                st.padded_row(),
+                out,
+                &mut scratch.cells,
+                &mut d,
+            );
         }
     }
     d
@@ -367,7 +391,8 @@ fn row_payoffs(input: &StepInput, f: usize, a: usize, lines: &[f64], payoffs: &m
         let (wa, wf) = (sa.weight, sf.weight);
         for agent in 0..2 {
             let line = |fee: usize, s0: usize| {
-                let at = (fee % slots) * len + ((agent * CONTROLS + n % CONTROLS) * rows + s0 - first) * ns;
+                let at = (fee % slots) * len
+                    + ((agent * CONTROLS + n % CONTROLS) * rows + s0 - first) * ns;
                 &lines[at..][..ns]
             };
             let (l00, l01) = (line(sf.lo, sa.lo), line(sf.lo, sa.hi));
@@ -572,7 +597,9 @@ mod tests {
         let mut x = seed;
         let mut v: Vec<f64> = (0..len)
             .map(|i| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (i % 37) as f64 * 3.0 + (x >> 11) as f64 / (1u64 << 53) as f64 * 50.0
             })
             .collect();
@@ -644,7 +671,11 @@ mod tests {
 
     #[test]
     fn stencils_equal_the_cell_kernel_in_every_bit() {
-        let odd = ["grid.fee_points=7", "grid.stake_points=13", "grid.time_points=4"];
+        let odd = [
+            "grid.fee_points=7",
+            "grid.stake_points=13",
+            "grid.time_points=4",
+        ];
         for mode in [Interpolation::Linear, Interpolation::Nearest] {
             check(&odd, mode, 1);
             check(&odd, mode, 3);
@@ -660,6 +691,14 @@ mod tests {
             "model.fee_rule=\"sum\"",
         ];
         check(&wide, Interpolation::Linear, 2);
-        check(&["grid.fee_points=2", "grid.stake_points=2", "grid.time_points=2"], Interpolation::Linear, 1);
+        check(
+            &[
+                "grid.fee_points=2",
+                "grid.stake_points=2",
+                "grid.time_points=2",
+            ],
+            Interpolation::Linear,
+            1,
+        );
     }
 }

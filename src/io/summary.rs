@@ -20,6 +20,31 @@ pub enum SaveValues {
     All,
 }
 
+/// Which action slices a run writes to policy.npy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SavePolicy {
+    /// policy.npy has shape (2, time_points, fee_points, stake_points, stake_points).
+    #[default]
+    All,
+    /// policy.npy has shape (2, fee_points, stake_points, stake_points): t = 0 only.
+    T0,
+    /// No policy.npy (the path is still computed from every slice).
+    None,
+}
+
+impl SavePolicy {
+    /// The shape of policy.npy, if it is written.
+    pub fn shape(self, grid: &crate::grid::Grid) -> Option<Vec<usize>> {
+        let (nt, nf, ns) = (grid.time.len(), grid.fee.len(), grid.stake.len());
+        match self {
+            SavePolicy::All => Some(vec![2, nt, nf, ns, ns]),
+            SavePolicy::T0 => Some(vec![2, nf, ns, ns]),
+            SavePolicy::None => None,
+        }
+    }
+}
+
 /// The share of cell updates with ambiguous selections above which an f32 run is advised to
 /// use f64: beyond one in a thousand, the tolerance rather than the payoffs decides enough
 /// states to move the selected equilibria.
@@ -86,17 +111,26 @@ impl Axes {
 #[derive(Debug, Clone, Serialize)]
 pub struct Dims {
     pub values: Vec<&'static str>,
-    pub policy: Vec<&'static str>,
+    /// Absent when no policy.npy is written.
+    pub policy: Option<Vec<&'static str>>,
 }
 
 impl Dims {
     /// `values_every_time`: whether values.npy holds every time slice (else t = 0 only).
-    pub fn new(values_every_time: bool) -> Self {
+    pub fn new(values_every_time: bool, policy: SavePolicy) -> Self {
         let all = vec!["agent", "time", "fee", "stake0", "stake1"];
         let t0 = vec!["agent", "fee", "stake0", "stake1"];
         Dims {
-            values: if values_every_time { all.clone() } else { t0 },
-            policy: all,
+            values: if values_every_time {
+                all.clone()
+            } else {
+                t0.clone()
+            },
+            policy: match policy {
+                SavePolicy::All => Some(all),
+                SavePolicy::T0 => Some(t0),
+                SavePolicy::None => None,
+            },
         }
     }
 }
@@ -111,6 +145,9 @@ pub struct NotebookSummary {
     pub iterations: usize,
     pub converged: bool,
     pub policy_change: Vec<f64>,
+    pub policy_saved: SavePolicy,
+    /// The shape of policy.npy; absent when it is not written.
+    pub policy_shape: Option<Vec<usize>>,
     pub solve_seconds: f64,
     pub cell_updates: f64,
     pub cell_updates_per_second: f64,
@@ -133,6 +170,9 @@ pub struct EquilibriumSummary {
     pub interpolation: Interpolation,
     pub values_saved: SaveValues,
     pub values_shape: Vec<usize>,
+    pub policy_saved: SavePolicy,
+    /// The shape of policy.npy; absent when it is not written.
+    pub policy_shape: Option<Vec<usize>>,
     pub solve_seconds: f64,
     pub cell_updates: f64,
     pub cell_updates_per_second: f64,

@@ -73,7 +73,8 @@ pub struct Surfaces {
     /// `v_vals_new[1, 0, :, :, 0]`: columns are the stake0 node.
     pub value: Array2<f64>,
     /// `a_vals[0, 0, :, stake_points - 1, :]` as action values: columns are the stake1 node.
-    pub action: Array2<f64>,
+    /// `None` for a run written with `--save-policy none`: it has no action map.
+    pub action: Option<Array2<f64>>,
 }
 
 impl Surfaces {
@@ -85,9 +86,9 @@ impl Surfaces {
             value: Array2::from_shape_fn((nf, ns), |(f, s0)| {
                 solution.values.get(solution.index(1, 0, f, s0, 0))
             }),
-            action: Array2::from_shape_fn((nf, ns), |(f, s1)| {
+            action: Some(Array2::from_shape_fn((nf, ns), |(f, s1)| {
                 actions.value(solution.policy[solution.index(0, 0, f, top, s1)]) as f64
-            }),
+            })),
         }
     }
 }
@@ -149,33 +150,37 @@ pub fn write_figures(
         levels: None,
         bar_label: "value",
     };
-    let levels = action_levels(g.control as f64, &surfaces.action);
+    let levels = surfaces
+        .action
+        .as_ref()
+        .map(|a| action_levels(g.control as f64, a))
+        .unwrap_or_default();
     let action_title = format!(
         "Action of agent 0 at t = 0, stake0 = {}",
         crate::config::number(g.stake_max)
     );
-    let action_map = HeatMap {
+    let action_map = surfaces.action.as_ref().map(|data| HeatMap {
         title: &action_title,
         x_label: "stake1",
         y_label: "fee",
-        data: &surfaces.action,
+        data,
         x_range: stake_axis,
         y_range: fee_axis,
         levels: Some(&levels),
         bar_label: "a",
-    };
+    });
     let [fee_response, stake_response] = response_figures(scenario);
     let [stake_path, fee_path] = path_figures(&path[..path.len().min(g.time_points as usize)]);
-    let figures: [(&str, Figure); 6] = [
-        ("fee_response", Figure::Lines(fee_response)),
-        ("stake_response", Figure::Lines(stake_response)),
-        ("value_surface", Figure::Heat(value_surface)),
-        ("action_map", Figure::Heat(action_map)),
-        ("stake_path", Figure::Lines(stake_path)),
-        ("fee_path", Figure::Lines(fee_path)),
+    let figures: [Option<(&str, Figure)>; 6] = [
+        Some(("fee_response", Figure::Lines(fee_response))),
+        Some(("stake_response", Figure::Lines(stake_response))),
+        Some(("value_surface", Figure::Heat(value_surface))),
+        action_map.map(|m| ("action_map", Figure::Heat(m))),
+        Some(("stake_path", Figure::Lines(stake_path))),
+        Some(("fee_path", Figure::Lines(fee_path))),
     ];
     let mut files = Vec::with_capacity(2 * figures.len());
-    for (name, figure) in &figures {
+    for (name, figure) in figures.iter().flatten() {
         for ext in ["png", "svg"] {
             let file = dir.join(format!("{name}.{ext}"));
             figure.write(&file)?;
@@ -381,13 +386,49 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let v = values.read(agent1_t0, slice)?;
     let value = Array2::from_shape_fn((nf, ns), |(f, s0)| v[(f * ns + s0) * ns]);
 
+    // policy.npy: (2, time, fee, stake0, stake1), only t = 0, or absent (`--save-policy
+    // none`: no action map).
     let file = dir.join("policy.npy");
-    let policy = NpyFile::open(&file)?;
-    if policy.shape() != [2, nt, nf, ns, ns] {
+    let action = if file.exists() {
+        Some(read_action_map(&file, &scenario, [nt, nf, ns])?)
+    } else if policy_saved(&dir.join("summary.json"))? == "none" {
+        None
+    } else {
+        return Err(Error::Input(format!(
+            "{}: not found, and summary.json does not say the run was written without it",
+            file.display()
+        )));
+    };
+
+    let path = crate::io::csv::read_path(&dir.join("path.csv"))?;
+    write_figures(dir, &scenario, &Surfaces { value, action }, &path)
+}
+
+/// summary.json's `policy_saved` (`all` for files written before it existed).
+fn policy_saved(file: &Path) -> Result<String, Error> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Input(format!("{}: not valid JSON ({e})", file.display())))?;
+    Ok(json
+        .get("policy_saved")
+        .and_then(|v| v.as_str())
+        .unwrap_or("all")
+        .to_string())
+}
+
+/// Agent 0's actions at t = 0 and stake0 = top, [fee, stake1], from policy.npy of any saved
+/// shape.
+fn read_action_map(
+    file: &Path,
+    scenario: &Scenario,
+    [nt, nf, ns]: [usize; 3],
+) -> Result<Array2<f64>, Error> {
+    let policy = NpyFile::open(file)?;
+    if policy.shape() != [2, nt, nf, ns, ns] && policy.shape() != [2, nf, ns, ns] {
         return Err(shape_error(
-            &file,
+            file,
             policy.shape(),
-            &format!("(2, {nt}, {nf}, {ns}, {ns})"),
+            &format!("(2, {nt}, {nf}, {ns}, {ns}) or (2, {nf}, {ns}, {ns})"),
         ));
     }
     let actions = scenario.grid().actions;
@@ -404,9 +445,7 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             action[[f, s1]] = a;
         }
     }
-
-    let path = crate::io::csv::read_path(&dir.join("path.csv"))?;
-    write_figures(dir, &scenario, &Surfaces { value, action }, &path)
+    Ok(action)
 }
 
 fn shape_error(file: &Path, shape: &[usize], expected: &str) -> Error {

@@ -53,7 +53,15 @@ fn open_array(
     grid: &crate::grid::Grid,
 ) -> Result<(NpyFile, usize), Error> {
     let bad = |why: String| Error::Input(format!("plot: {why}"));
-    let file = NpyFile::open(&dir.join(format!("{}.npy", slice.array)))?;
+    let path = dir.join(format!("{}.npy", slice.array));
+    if !path.exists() && slice.array == "policy" {
+        return Err(bad(format!(
+            "{} is absent (a run written with --save-policy none); solve with --save-policy \
+             all or t0 to plot the policy",
+            path.display()
+        )));
+    }
+    let file = NpyFile::open(&path)?;
     let (nt, nf, ns) = (grid.time.len(), grid.fee.len(), grid.stake.len());
     let times = match file.shape() {
         s if s == [2, nt, nf, ns, ns] => nt,
