@@ -207,7 +207,7 @@ pub fn solve(
     for t in (0..nt - 1).rev() {
         cancel.check()?;
         let gains = StepGains::new(game, grid, &gains, &tr.stake_post, t);
-        let holding1 = StepInput::holding1(&gains, ns);
+        let holding1 = StepInput::holding1(&gains, &stencil);
         let input = StepInput {
             stencil: &stencil,
             gains: &gains,

@@ -149,13 +149,17 @@ impl Stencil {
             .collect();
         let window = windows(&fee);
         let ns4 = ns * ACTION_CODES;
+        let width = ns.div_ceil(ROW_ALIGN) * ROW_ALIGN;
         let stake_factor = std::array::from_fn(|agent| {
-            let mut rows = Vec::with_capacity(PAIRS * ns * ns);
+            let mut rows = vec![0.0; PAIRS * ns * width];
             for n in 0..PAIRS {
                 let (c0, c1) = codes(n);
                 for a in 0..ns {
                     let row = (a * ACTION_CODES + c0 as usize) * ns4 + c1 as usize;
-                    rows.extend((0..ns).map(|b| stake_factor[agent][row + b * ACTION_CODES]));
+                    let out = &mut rows[(n * ns + a) * width..][..ns];
+                    for (b, o) in out.iter_mut().enumerate() {
+                        *o = stake_factor[agent][row + b * ACTION_CODES];
+                    }
                 }
             }
             rows
@@ -190,17 +194,18 @@ impl Stencil {
 
     /// Bytes of the tables (beside the solver's slices), for the memory check.
     pub fn bytes(nf: usize, ns: usize) -> u64 {
-        (2 * PAIRS * ns * ns * 8 + nf * PAIRS * 24 + ns * 6 * 24) as u64
+        let width = ns.div_ceil(ROW_ALIGN) * ROW_ALIGN;
+        (2 * PAIRS * ns * width * 8 + nf * PAIRS * 24 + ns * 6 * 24) as u64
     }
 
     /// Bytes of one thread's working memory: its ring of line planes and one row of payoffs.
     pub fn scratch_bytes(&self) -> u64 {
-        (self.slots * self.lines_len() * 8 + 2 * PAIRS * self.padded_row() * 8) as u64
+        (self.slots * self.lines_len() * 8 + 6 * self.padded_row() * 8) as u64
     }
 
-    /// Length of one fee plane's line rows in a thread's ring.
+    /// Length of one fee plane's line rows in a thread's ring (rows padded).
     fn lines_len(&self) -> usize {
-        2 * CONTROLS * self.rows * self.ns
+        2 * CONTROLS * self.rows * self.padded_row()
     }
 
     fn padded_row(&self) -> usize {
@@ -212,7 +217,6 @@ impl Stencil {
         Scratch {
             lines: vec![0.0; self.slots * self.lines_len()],
             held: vec![usize::MAX; self.slots],
-            payoffs: vec![0.0; 2 * PAIRS * self.padded_row()],
             cells: RowCells::new(self.padded_row()),
         }
     }
@@ -224,8 +228,6 @@ pub struct Scratch {
     lines: Vec<f64>,
     /// The fee plane each slot holds in this step (`usize::MAX`: none).
     held: Vec<usize>,
-    /// U_i of the nine pairs along one output row: agent → pair → stake1 (padded to ROW_ALIGN).
-    payoffs: Vec<f64>,
     cells: RowCells,
 }
 
@@ -241,11 +243,15 @@ pub struct StepInput<'a> {
 
 impl<'a> StepInput<'a> {
     /// Agent 1's holding cost per control along stake1, from the step's gains.
-    pub fn holding1(gains: &StepGains, ns: usize) -> [Vec<f64>; CONTROLS] {
+    /// Agent 1's holding cost per control along stake1, from the step's gains, padded with
+    /// zeros to the stencil's row width.
+    pub fn holding1(gains: &StepGains, stencil: &Stencil) -> [Vec<f64>; CONTROLS] {
         std::array::from_fn(|c| {
-            (0..ns)
-                .map(|b| gains.holding[1][b * ACTION_CODES + CONTROL_CODES[c] as usize])
-                .collect()
+            let mut row = vec![0.0; stencil.padded_row()];
+            for (b, h) in row[..stencil.ns].iter_mut().enumerate() {
+                *h = gains.holding[1][b * ACTION_CODES + CONTROL_CODES[c] as usize];
+            }
+            row
         })
     }
 }
@@ -330,14 +336,14 @@ fn rows_body<S: Simd>(
                     scratch.held[slot] = plane;
                 }
             }
-            row_payoffs(input, f, a, &scratch.lines, &mut scratch.payoffs);
+            let pairs = pair_rows(input, f, a, &scratch.lines);
             let i = f * count + (a - stake0.start);
             let out = RowOut {
                 values: [&mut *v0[i], &mut *v1[i]],
                 actions: [&mut *g0[i], &mut *g1[i]],
             };
             row_stage_games::<S>(
-                &scratch.payoffs,
+                &pairs,
                 st.padded_row(),
                 out,
                 &mut scratch.cells,
@@ -353,13 +359,13 @@ fn rows_body<S: Simd>(
 #[inline(always)]
 fn line_rows(input: &StepInput, plane: usize, first: usize, out: &mut [f64]) {
     let st = input.stencil;
-    let (ns, rows) = (st.ns, st.rows);
+    let (ns, rows, width) = (st.ns, st.rows, st.padded_row());
     for (agent, v) in input.next.iter().enumerate() {
         for c in 0..CONTROLS {
             let w = &st.line_weight[c][..];
             for r in 0..rows.min(ns - first) {
                 let v = &v[(plane * ns + first + r) * ns..][..ns];
-                let o = &mut out[((agent * CONTROLS + c) * rows + r) * ns..][..ns];
+                let o = &mut out[((agent * CONTROLS + c) * rows + r) * width..][..ns];
                 for run in &st.line_runs[c] {
                     let len = run.end - run.start;
                     let lo = &v[(run.start as isize + run.lo) as usize..][..len];
@@ -374,50 +380,74 @@ fn line_rows(input: &StepInput, plane: usize, first: usize, out: &mut [f64]) {
     }
 }
 
-/// Pass 2: U_i of the nine pairs along output row (f, a), into `payoffs` (agent → pair →
-/// stake1), from the line planes.
+/// Pass 2's inputs for one pair and agent along an output row: the four line rows around
+/// the moved (fee, stake0), the blend weights, and the gain's pieces.
+#[derive(Clone, Copy)]
+struct PairRow<'a> {
+    lines: [&'a [f64]; 4],
+    /// 1 − w and w along stake0, then along fee.
+    stake0: [f64; 2],
+    fee: [f64; 2],
+    fee_gain: f64,
+    factor: &'a [f64],
+    /// Agent 0's holding cost (one per row), or agent 1's along stake1.
+    holding: Holding<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Holding<'a> {
+    Row(f64),
+    Along(&'a [f64]),
+}
+
+/// Pass 2's inputs of output row (f, a), [agent][pair]; every slice is `width` long.
 #[inline(always)]
-fn row_payoffs(input: &StepInput, f: usize, a: usize, lines: &[f64], payoffs: &mut [f64]) {
+fn pair_rows<'a>(input: &'a StepInput, f: usize, a: usize, lines: &'a [f64]) -> [[PairRow<'a>; PAIRS]; 2] {
     let st = input.stencil;
-    let (ns, slots, len, rows) = (st.ns, st.slots, st.lines_len(), st.rows);
+    let (width, slots, len, rows) = (st.padded_row(), st.slots, st.lines_len(), st.rows);
     let first = st.stake0_window[a].0;
-    let width = st.padded_row();
-    for n in 0..PAIRS {
-        let (c0, c1) = codes(n);
-        let (c0u, c1u) = (c0 as usize, c1 as usize);
-        let sa = st.stake0[a][n / CONTROLS];
-        let sf = st.fee[f][n];
-        let fee_gain = input.gains.fee_gain[f * PAIR_CODES + pair(c0, c1)];
-        let (wa, wf) = (sa.weight, sf.weight);
-        for agent in 0..2 {
+    std::array::from_fn(|agent| {
+        std::array::from_fn(|n| {
+            let (c0, c1) = codes(n);
+            let (sa, sf) = (st.stake0[a][n / CONTROLS], st.fee[f][n]);
             let line = |fee: usize, s0: usize| {
                 let at = (fee % slots) * len
-                    + ((agent * CONTROLS + n % CONTROLS) * rows + s0 - first) * ns;
-                &lines[at..][..ns]
+                    + ((agent * CONTROLS + n % CONTROLS) * rows + s0 - first) * width;
+                &lines[at..][..width]
             };
-            let (l00, l01) = (line(sf.lo, sa.lo), line(sf.lo, sa.hi));
-            let (l10, l11) = (line(sf.hi, sa.lo), line(sf.hi, sa.hi));
-            let factor = &st.stake_factor[agent][(n * ns + a) * ns..][..ns];
-            let u = &mut payoffs[(agent * PAIRS + n) * width..][..ns];
-            // The same operations in the same order as `payoffs`: gain·dt, then + V(t+1).
-            let next = |b: usize| {
-                let p0 = l00[b] * (1.0 - wa) + l01[b] * wa;
-                let p1 = l10[b] * (1.0 - wa) + l11[b] * wa;
-                p0 * (1.0 - wf) + p1 * wf
-            };
-            if agent == 0 {
-                let holding = input.gains.holding[0][a * ACTION_CODES + c0u];
-                for b in 0..ns {
-                    u[b] = (fee_gain * factor[b] - holding) + next(b);
-                }
-            } else {
-                let holding = &input.holding1[c1u][..ns];
-                for b in 0..ns {
-                    u[b] = (fee_gain * factor[b] - holding[b]) + next(b);
-                }
+            PairRow {
+                lines: [line(sf.lo, sa.lo), line(sf.lo, sa.hi), line(sf.hi, sa.lo), line(sf.hi, sa.hi)],
+                stake0: [1.0 - sa.weight, sa.weight],
+                fee: [1.0 - sf.weight, sf.weight],
+                fee_gain: input.gains.fee_gain[f * PAIR_CODES + pair(c0, c1)],
+                factor: &st.stake_factor[agent][(n * st.ns + a) * width..][..width],
+                holding: if agent == 0 {
+                    Holding::Row(input.gains.holding[0][a * ACTION_CODES + c0 as usize])
+                } else {
+                    Holding::Along(&input.holding1[c1 as usize][..width])
+                },
             }
-        }
-    }
+        })
+    })
+}
+
+/// U of one pair and agent for the `S::N` states from `at`: the same operations in the same
+/// order as `payoffs` (trilinear blend along stake1 (the lines), stake0, then fee; gain·dt,
+/// then + V(t+1)).
+#[inline(always)]
+fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
+    let [l00, l01, l10, l11] = p.lines.map(|l| S::load(&l[at..]));
+    let [a0, a1] = p.stake0.map(S::splat);
+    let [f0, f1] = p.fee.map(S::splat);
+    let p0 = S::add(S::mul(l00, a0), S::mul(l01, a1));
+    let p1 = S::add(S::mul(l10, a0), S::mul(l11, a1));
+    let next = S::add(S::mul(p0, f0), S::mul(p1, f1));
+    let holding = match p.holding {
+        Holding::Row(h) => S::splat(h),
+        Holding::Along(h) => S::load(&h[at..]),
+    };
+    let gain = S::sub(S::mul(S::splat(p.fee_gain), S::load(&p.factor[at..])), holding);
+    S::add(gain, next)
 }
 
 /// One output row's values and action codes.
@@ -426,11 +456,12 @@ struct RowOut<'a> {
     actions: [&'a mut [u8]; 2],
 }
 
-/// Pass 3: the stage games along a row, `S::N` states at a time with everything in
-/// registers; the outcomes go to the row arrays of `w`, then to the output and diagnostics.
+/// Passes 2 and 3: the payoffs and stage games along a row, `S::N` states at a time with
+/// everything in registers; the outcomes go to the row arrays of `w`, then to the output and
+/// diagnostics. Rows are padded to `width`; the padding lanes compute harmless garbage.
 #[inline(always)]
 fn row_stage_games<S: Simd>(
-    payoffs: &[f64],
+    pairs: &[[PairRow; PAIRS]; 2],
     width: usize,
     out: RowOut,
     w: &mut RowCells,
@@ -440,7 +471,7 @@ fn row_stage_games<S: Simd>(
     for at in (0..width).step_by(S::N) {
         for (agent, ua) in u.iter_mut().enumerate() {
             for (n, un) in ua.iter_mut().enumerate() {
-                *un = S::load(&payoffs[(agent * PAIRS + n) * width + at..]);
+                *un = payoff::<S>(&pairs[agent][n], at);
             }
         }
         let g = stage_games::<S>(&u);
@@ -622,7 +653,7 @@ mod tests {
         let stencil = Stencil::new(&tr, &tables.stake_factor, nf, ns);
         let t = grid.time.len() - 2;
         let gains = StepGains::new(&game, &grid, &tables, &tr.stake_post, t);
-        let holding1 = StepInput::holding1(&gains, ns);
+        let holding1 = StepInput::holding1(&gains, &stencil);
         let (n0, n1) = (next_slice(slice, 1), next_slice(slice, 2));
         let input = StepInput {
             stencil: &stencil,
