@@ -297,7 +297,15 @@ fn save_policy_writes_every_slice_t0_or_nothing_and_the_same_path() {
         let solve = |policy: &str| {
             let out = format!("{scheme}-{policy}");
             let set = format!("solver.scheme={scheme}");
-            let args = ["solve", "--set", &set, "--save-policy", policy, "--out", &out];
+            let args = [
+                "solve",
+                "--set",
+                &set,
+                "--save-policy",
+                policy,
+                "--out",
+                &out,
+            ];
             let o = mmgame(&args, dir.path());
             assert!(o.status.success(), "{}", stderr(&o));
             dir.path().join(out)
@@ -306,7 +314,10 @@ fn save_policy_writes_every_slice_t0_or_nothing_and_the_same_path() {
         let every: ArrayD<i8> = read_npy(all.join("policy.npy")).unwrap();
         let first: ArrayD<i8> = read_npy(t0.join("policy.npy")).unwrap();
         assert_eq!(first.shape(), &[2, 15, 15, 15], "{scheme}");
-        assert_eq!(first, every.slice(ndarray::s![.., 0, .., .., ..]).into_dyn());
+        assert_eq!(
+            first,
+            every.slice(ndarray::s![.., 0, .., .., ..]).into_dyn()
+        );
         assert!(!none.join("policy.npy").exists(), "{scheme}");
         // Nothing left behind: the streamed policy of an equilibrium run is deleted.
         let names: Vec<_> = std::fs::read_dir(&none)
@@ -317,13 +328,20 @@ fn save_policy_writes_every_slice_t0_or_nothing_and_the_same_path() {
         let read = |d: &std::path::Path, f: &str| std::fs::read(d.join(f)).unwrap();
         for dir in [&t0, &none] {
             assert_eq!(read(dir, "path.csv"), read(&all, "path.csv"), "{scheme}");
-            assert_eq!(read(dir, "values.npy"), read(&all, "values.npy"), "{scheme}");
+            assert_eq!(
+                read(dir, "values.npy"),
+                read(&all, "values.npy"),
+                "{scheme}"
+            );
         }
         let summary = |d: &std::path::Path| -> serde_json::Value {
             serde_json::from_str(&String::from_utf8(read(d, "summary.json")).unwrap()).unwrap()
         };
         assert_eq!(summary(&t0)["policy_saved"], "t0");
-        assert_eq!(summary(&t0)["policy_shape"], serde_json::json!([2, 15, 15, 15]));
+        assert_eq!(
+            summary(&t0)["policy_shape"],
+            serde_json::json!([2, 15, 15, 15])
+        );
         assert_eq!(summary(&none)["policy_shape"], serde_json::Value::Null);
         // `mmgame plot` redraws from a t0 policy, and without one (no action map).
         for d in [&t0, &none] {

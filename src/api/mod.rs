@@ -222,7 +222,10 @@ impl Device {
         match self {
             Device::Cpu { threads } => BackendInfo {
                 backend: "cpu".into(),
-                device: format!("{threads} threads"),
+                device: match crate::cpu::isa::Isa::selected() {
+                    Ok(isa) => format!("{threads} threads, {}", isa.name()),
+                    Err(_) => format!("{threads} threads"),
+                },
                 device_type: "cpu".into(),
                 precision: Precision::F64,
             },

@@ -639,7 +639,11 @@ fn bench_device(d: &Device) {
     } else {
         format!("{} × ", bw.copies)
     };
-    out!("{}: {}{threads}", d.backend.name(), d.name);
+    let isa = d
+        .isa
+        .map(|i| format!(", {} kernels", i.name()))
+        .unwrap_or_default();
+    out!("{}: {}{threads}{isa}", d.backend.name(), d.name);
     out!(
         "  copy bandwidth ({copies}{} MiB, read + written bytes): {:.2} GB/s (min–max {:.2}–{:.2})",
         bw.copy_bytes >> 20,

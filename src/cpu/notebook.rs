@@ -314,8 +314,8 @@ pub fn solve(
         .map(|t| StepKernel::new(game, grid, &tr, &gains, t))
         .collect();
 
-    let mut v_old = zeroed_written(threads, 2 * per_agent)?;
-    let mut v_new = zeroed_written(threads, 2 * per_agent)?;
+    let mut v_old = team::zeroed_written(threads, 2 * per_agent)?;
+    let mut v_new = team::zeroed_written(threads, 2 * per_agent)?;
     // The notebook starts every action at 1, which is not a control (unless m = 1).
     let mut actions = vec![INITIAL_ACTION; 2 * per_agent];
     let mut policy_change = Vec::new();
@@ -454,17 +454,4 @@ impl<'a> Shared<'a> {
             out(0).chunks_exact_mut(ns).zip(out(1).chunks_exact_mut(ns)),
         )
     }
-}
-
-/// A vector of zeros whose pages are already written. `vec![0.0; n]` maps the kernel's shared
-/// zero page on first read and copies it on first write, and with several threads each such
-/// copy sends a TLB-shootdown interrupt to the other cores: on the 31×121×9 notebook grid that
-/// cost 17% of the solve. Writing the zeros up front (with a value the compiler cannot see,
-/// so that it does not turn the fill back into `calloc`) makes every later access a plain one.
-/// The pages are written in parallel, as first touches are what this costs.
-pub fn zeroed_written(threads: usize, len: usize) -> Result<Vec<f64>, Error> {
-    let mut v = vec![0.0; len];
-    let zero = std::hint::black_box(0.0);
-    team::fill(threads, &mut v, |_, c| c.fill(zero))?;
-    Ok(v)
 }

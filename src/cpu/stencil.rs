@@ -342,13 +342,7 @@ fn rows_body<S: Simd>(
                 values: [&mut *v0[i], &mut *v1[i]],
                 actions: [&mut *g0[i], &mut *g1[i]],
             };
-            row_stage_games::<S>(
-                &pairs,
-                st.padded_row(),
-                out,
-                &mut scratch.cells,
-                &mut d,
-            );
+            row_stage_games::<S>(&pairs, st.padded_row(), out, &mut scratch.cells, &mut d);
         }
     }
     d
@@ -402,7 +396,12 @@ enum Holding<'a> {
 
 /// Pass 2's inputs of output row (f, a), [agent][pair]; every slice is `width` long.
 #[inline(always)]
-fn pair_rows<'a>(input: &'a StepInput, f: usize, a: usize, lines: &'a [f64]) -> [[PairRow<'a>; PAIRS]; 2] {
+fn pair_rows<'a>(
+    input: &'a StepInput,
+    f: usize,
+    a: usize,
+    lines: &'a [f64],
+) -> [[PairRow<'a>; PAIRS]; 2] {
     let st = input.stencil;
     let (width, slots, len, rows) = (st.padded_row(), st.slots, st.lines_len(), st.rows);
     let first = st.stake0_window[a].0;
@@ -416,7 +415,12 @@ fn pair_rows<'a>(input: &'a StepInput, f: usize, a: usize, lines: &'a [f64]) -> 
                 &lines[at..][..width]
             };
             PairRow {
-                lines: [line(sf.lo, sa.lo), line(sf.lo, sa.hi), line(sf.hi, sa.lo), line(sf.hi, sa.hi)],
+                lines: [
+                    line(sf.lo, sa.lo),
+                    line(sf.lo, sa.hi),
+                    line(sf.hi, sa.lo),
+                    line(sf.hi, sa.hi),
+                ],
                 stake0: [1.0 - sa.weight, sa.weight],
                 fee: [1.0 - sf.weight, sf.weight],
                 fee_gain: input.gains.fee_gain[f * PAIR_CODES + pair(c0, c1)],
@@ -446,7 +450,10 @@ fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
         Holding::Row(h) => S::splat(h),
         Holding::Along(h) => S::load(&h[at..]),
     };
-    let gain = S::sub(S::mul(S::splat(p.fee_gain), S::load(&p.factor[at..])), holding);
+    let gain = S::sub(
+        S::mul(S::splat(p.fee_gain), S::load(&p.factor[at..])),
+        holding,
+    );
     S::add(gain, next)
 }
 

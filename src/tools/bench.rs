@@ -448,6 +448,8 @@ pub struct Device {
     pub precision: Precision,
     pub name: String,
     pub threads: Option<usize>,
+    /// The instruction set of the CPU kernels (`MMGAME_CPU_ISA` caps it).
+    pub isa: Option<crate::cpu::isa::Isa>,
     pub work: Work,
     pub bandwidth: Bandwidth,
 }
@@ -524,6 +526,7 @@ fn devices(
             precision: Precision::F64,
             name: cpu_name(),
             threads: Some(threads),
+            isa: Some(crate::cpu::isa::Isa::selected()?),
             work: work_per_update(opts.scheme, Resolved::Cpu, Precision::F64)?,
             bandwidth: cpu_copy_bandwidth(COPY_BYTES, runs, threads)?,
         });
@@ -558,6 +561,7 @@ fn devices(
                     precision.name()
                 ),
                 threads: None,
+                isa: None,
                 work: work_per_update(opts.scheme, Resolved::Gpu, precision)?,
                 bandwidth,
             });
