@@ -7,19 +7,20 @@
 //! trilinear interpolation (`Corners::trilinear`) is separable, stake1 first, then stake0, then
 //! fee, and a step does the same operations in the same order as passes over contiguous rows:
 //!
-//! 1. stake1, "lines": for each fee plane a row needs, each agent and each of agent 1's three
-//!    controls, every row (fee, stake0) of V(t+1) blended at the moved stake1. Along a row the
-//!    bracket is a fixed shift of the node except within a shift of the edge, so a row is a
-//!    few runs of plain shifted loads. The weights are read per node: they differ in their
-//!    last bits from node to node, and the result must not.
+//! 1. stake1, "lines": for each agent and each of agent 1's three controls, every row
+//!    (fee, stake0) of V(t+1) blended at the moved stake1. Along a row the bracket is a fixed
+//!    shift of the node except within a shift of the edge, so a row is a few runs of plain
+//!    shifted loads. The weights are read per node: they differ in their last bits from node
+//!    to node, and the result must not.
 //! 2. stake0 and fee, per output row (fee, stake0) and action pair: two blends of line rows
-//!    along stake0 and one along fee, plus the gain, give U_i of all nine pairs along the row.
-//! 3. the stage game (exploitability and selection, `select`) for [`LANES`] states at once,
-//!    without branches.
+//!    along stake0 and one along fee, plus the gain, give U_i of all nine pairs; and
+//! 3. the stage game (exploitability and selection, `select`), both for a vector of states
+//!    at once, in registers, without branches (`simd.rs`).
 //!
-//! Nothing is gathered: every load is contiguous, so the passes vectorise. Line planes are
-//! computed when a row first needs them and kept in a small ring per thread (the fee planes
-//! a row reads move forward with the row), so each is computed about once per step.
+//! Nothing is gathered: every load is contiguous. Stake0 is the outer loop of a thread's
+//! share and fee the inner one: the stake factors of a stake0 node are the same for every
+//! fee node and stay in cache, and the lines of the few stake0 nodes a row reads are kept in
+//! a ring per thread (every fee plane of each), computed once per step.
 
 use crate::gain::StepGains;
 use crate::grid::{pair, Bracket, ClampedTransitions, ACTION_CODES, CONTROL_CODES, PAIR_CODES};
@@ -73,13 +74,9 @@ pub struct Stencil {
     /// Agent i's stake factor (`GainTables::stake_factor`) per pair and (stake0, stake1),
     /// contiguous along stake1.
     stake_factor: [Vec<f64>; 2],
-    /// The fee planes output fee node f reads: first..=last.
-    window: Vec<(usize, usize)>,
-    /// Fee planes of line rows a thread keeps: the widest window.
-    slots: usize,
     /// The stake0 nodes output stake0 node a reads: first..=last.
     stake0_window: Vec<(usize, usize)>,
-    /// Line rows per fee plane a thread keeps: the widest stake0 window.
+    /// Stake0 nodes whose lines a thread keeps: the widest stake0 window.
     rows: usize,
     nf: usize,
 }
@@ -147,7 +144,6 @@ impl Stencil {
                 })
             })
             .collect();
-        let window = windows(&fee);
         let ns4 = ns * ACTION_CODES;
         let width = ns.div_ceil(ROW_ALIGN) * ROW_ALIGN;
         let stake_factor = std::array::from_fn(|agent| {
@@ -181,8 +177,6 @@ impl Stencil {
             line_weight: std::array::from_fn(|c| line[c].iter().map(|b| b.weight).collect()),
             stake0,
             fee,
-            slots: window.iter().map(|(a, b)| b - a + 1).max().unwrap_or(1),
-            window,
             stake_factor,
         }
     }
@@ -200,12 +194,12 @@ impl Stencil {
 
     /// Bytes of one thread's working memory: its ring of line planes and one row of payoffs.
     pub fn scratch_bytes(&self) -> u64 {
-        (self.slots * self.lines_len() * 8 + 6 * self.padded_row() * 8) as u64
+        (self.rows * self.lines_len() * 8 + 6 * self.padded_row() * 8) as u64
     }
 
-    /// Length of one fee plane's line rows in a thread's ring (rows padded).
+    /// Length of one stake0 node's line rows (every fee plane) in a thread's ring.
     fn lines_len(&self) -> usize {
-        2 * CONTROLS * self.rows * self.padded_row()
+        self.nf * 2 * CONTROLS * self.padded_row()
     }
 
     fn padded_row(&self) -> usize {
@@ -215,8 +209,8 @@ impl Stencil {
     /// A thread's working memory.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            lines: vec![0.0; self.slots * self.lines_len()],
-            held: vec![usize::MAX; self.slots],
+            lines: vec![0.0; self.rows * self.lines_len()],
+            held: vec![usize::MAX; self.rows],
             cells: RowCells::new(self.padded_row()),
         }
     }
@@ -299,12 +293,10 @@ pub fn split_rows<'a>(
 
 dispatch!(pub fn rows(input: &StepInput, scratch: &mut Scratch, out: RowsOutput) -> StepDiagnostics = rows_body);
 
-/// Solves the stage games of a thread's rows (see the module's comment). Stake0 is the
-/// outer loop and fee the inner one, so that the row's stake factors (the same for every
-/// fee node) stay in cache, and the line rows a row needs are computed just before (for
-/// the fee planes entering its window) and read while they are in L2. Computing them per
-/// stake0 node repeats each line about three times, which costs less than streaming whole
-/// line planes through L3 (measured on 101×401²).
+/// Solves the stage games of a thread's rows (see the module's comment). Measured on
+/// 41×121²×9, with fee as the outer loop and whole line planes in the ring the stake factors
+/// were streamed from memory once per fee node; recomputing each stake0 node's lines for
+/// every row that reads them (three times) cost more than it saved.
 #[inline(always)]
 fn rows_body<S: Simd>(
     input: &StepInput,
@@ -319,23 +311,18 @@ fn rows_body<S: Simd>(
         actions: [mut g0, mut g1],
     } = out;
     let count = stake0.len();
+    scratch.held.fill(usize::MAX);
     for a in stake0.clone() {
-        scratch.held.fill(usize::MAX);
-        for f in 0..st.nf {
-            let (first, last) = st.window[f];
-            for plane in first..=last {
-                let slot = plane % st.slots;
-                if scratch.held[slot] != plane {
-                    let len = st.lines_len();
-                    line_rows(
-                        input,
-                        plane,
-                        st.stake0_window[a].0,
-                        &mut scratch.lines[slot * len..][..len],
-                    );
-                    scratch.held[slot] = plane;
-                }
+        let (first, last) = st.stake0_window[a];
+        for row in first..=last {
+            let slot = row % st.rows;
+            if scratch.held[slot] != row {
+                let len = st.lines_len();
+                line_rows(input, row, &mut scratch.lines[slot * len..][..len]);
+                scratch.held[slot] = row;
             }
+        }
+        for f in 0..st.nf {
             let pairs = pair_rows(input, f, a, &scratch.lines);
             let i = f * count + (a - stake0.start);
             let out = RowOut {
@@ -348,18 +335,18 @@ fn rows_body<S: Simd>(
     d
 }
 
-/// Pass 1: the line rows of fee node `plane` and stake0 nodes `first..first + rows` (both
-/// agents, three controls), into `out` (agent → control → stake0 − first → stake1).
+/// Pass 1: the line rows of stake0 node `row` in every fee plane (both agents, three
+/// controls), into `out` (fee → agent → control → stake1).
 #[inline(always)]
-fn line_rows(input: &StepInput, plane: usize, first: usize, out: &mut [f64]) {
+fn line_rows(input: &StepInput, row: usize, out: &mut [f64]) {
     let st = input.stencil;
-    let (ns, rows, width) = (st.ns, st.rows, st.padded_row());
-    for (agent, v) in input.next.iter().enumerate() {
-        for c in 0..CONTROLS {
-            let w = &st.line_weight[c][..];
-            for r in 0..rows.min(ns - first) {
-                let v = &v[(plane * ns + first + r) * ns..][..ns];
-                let o = &mut out[((agent * CONTROLS + c) * rows + r) * width..][..ns];
+    let (ns, width) = (st.ns, st.padded_row());
+    for plane in 0..st.nf {
+        for (agent, v) in input.next.iter().enumerate() {
+            let v = &v[(plane * ns + row) * ns..][..ns];
+            for c in 0..CONTROLS {
+                let w = &st.line_weight[c][..];
+                let o = &mut out[((plane * 2 + agent) * CONTROLS + c) * width..][..ns];
                 for run in &st.line_runs[c] {
                     let len = run.end - run.start;
                     let lo = &v[(run.start as isize + run.lo) as usize..][..len];
@@ -403,15 +390,13 @@ fn pair_rows<'a>(
     lines: &'a [f64],
 ) -> [[PairRow<'a>; PAIRS]; 2] {
     let st = input.stencil;
-    let (width, slots, len, rows) = (st.padded_row(), st.slots, st.lines_len(), st.rows);
-    let first = st.stake0_window[a].0;
+    let (width, len, rows) = (st.padded_row(), st.lines_len(), st.rows);
     std::array::from_fn(|agent| {
         std::array::from_fn(|n| {
             let (c0, c1) = codes(n);
             let (sa, sf) = (st.stake0[a][n / CONTROLS], st.fee[f][n]);
             let line = |fee: usize, s0: usize| {
-                let at = (fee % slots) * len
-                    + ((agent * CONTROLS + n % CONTROLS) * rows + s0 - first) * width;
+                let at = (s0 % rows) * len + ((fee * 2 + agent) * CONTROLS + n % CONTROLS) * width;
                 &lines[at..][..width]
             };
             PairRow {
@@ -440,9 +425,13 @@ fn pair_rows<'a>(
 /// then + V(t+1)).
 #[inline(always)]
 fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
-    let [l00, l01, l10, l11] = p.lines.map(|l| S::load(&l[at..]));
-    let [a0, a1] = p.stake0.map(S::splat);
-    let [f0, f1] = p.fee.map(S::splat);
+    // Element by element, not `array::map`: the compiler left that closure out of line, and
+    // the intrinsics in it with it (measured: the solve took twice as long).
+    let l = &p.lines;
+    let (l00, l01) = (S::load(&l[0][at..]), S::load(&l[1][at..]));
+    let (l10, l11) = (S::load(&l[2][at..]), S::load(&l[3][at..]));
+    let (a0, a1) = (S::splat(p.stake0[0]), S::splat(p.stake0[1]));
+    let (f0, f1) = (S::splat(p.fee[0]), S::splat(p.fee[1]));
     let p0 = S::add(S::mul(l00, a0), S::mul(l01, a1));
     let p1 = S::add(S::mul(l10, a0), S::mul(l11, a1));
     let next = S::add(S::mul(p0, f0), S::mul(p1, f1));
@@ -474,7 +463,16 @@ fn row_stage_games<S: Simd>(
     w: &mut RowCells,
     d: &mut StepDiagnostics,
 ) {
-    let mut u = [[S::splat(0.0); PAIRS]; 2];
+    let ns = out.values[0].len();
+    let (zero, one, three) = (S::splat(0.0), S::splat(1.0), S::splat(3.0));
+    let lane = S::load(&LANE_INDEX);
+    let mut sums = Diagnostics::<S::V> {
+        no_pure: zero,
+        several: zero,
+        ambiguous: zero,
+        worst: zero,
+    };
+    let mut u = [[zero; PAIRS]; 2];
     for at in (0..width).step_by(S::N) {
         for (agent, ua) in u.iter_mut().enumerate() {
             for (n, un) in ua.iter_mut().enumerate() {
@@ -482,14 +480,45 @@ fn row_stage_games<S: Simd>(
             }
         }
         let g = stage_games::<S>(&u);
-        S::store(g.chosen, &mut w.chosen[at..]);
-        S::store(g.values[0], &mut w.values[at..]);
-        S::store(g.values[1], &mut w.values[width + at..]);
-        S::store(g.equilibria, &mut w.equilibria[at..]);
-        S::store(g.exploitability, &mut w.exploitability[at..]);
-        S::store(g.ambiguous, &mut w.ambiguous[at..]);
+        // Pair n is (control n / 3, control n % 3), and control i has code i.
+        let c0 = S::add(
+            S::select(S::le(three, g.chosen), one, zero),
+            S::select(S::le(S::splat(6.0), g.chosen), one, zero),
+        );
+        S::store(c0, &mut w.codes[at..]);
+        S::store(
+            S::sub(g.chosen, S::mul(three, c0)),
+            &mut w.codes[width + at..],
+        );
+        // Straight into the output row, but for its last, partial vector.
+        if at + S::N <= ns {
+            S::store(g.values[0], &mut out.values[0][at..]);
+            S::store(g.values[1], &mut out.values[1][at..]);
+        } else {
+            S::store(g.values[0], &mut w.values[at..]);
+            S::store(g.values[1], &mut w.values[width + at..]);
+        }
+        // The padding lanes past the row's end count for nothing.
+        let valid = S::lt(S::add(lane, S::splat(at as f64)), S::splat(ns as f64));
+        let count = |m: S::M| S::select(S::and(valid, m), one, zero);
+        sums.no_pure = S::add(sums.no_pure, count(S::le(g.equilibria, zero)));
+        sums.several = S::add(sums.several, count(S::lt(one, g.equilibria)));
+        sums.ambiguous = S::add(sums.ambiguous, S::select(valid, g.ambiguous, zero));
+        sums.worst = S::max(sums.worst, S::select(valid, g.exploitability, zero));
     }
-    report_row(w, width, out, d);
+    report_row::<S>(w, width, out, &sums, d);
+}
+
+/// Lane numbers 0, 1, …, as f64.
+const LANE_INDEX: [f64; LANES] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+
+/// A row's diagnostics, per lane: states without a pure equilibrium, with several, whose
+/// selection the tolerance decided, and the largest selected exploitability.
+struct Diagnostics<V> {
+    no_pure: V,
+    several: V,
+    ambiguous: V,
+    worst: V,
 }
 
 /// The outcome of `S::N` stage games, one lane each (pair numbers and counts as f64).
@@ -575,47 +604,58 @@ fn stage_games<S: Simd>(u: &[[S::V; PAIRS]; 2]) -> StageGames<S::V> {
         ambiguous: S::select(decided, one, zero),
     }
 }
-
 /// Writes a row's values and action codes and adds its states to the diagnostics.
 #[inline(always)]
-fn report_row(w: &RowCells, width: usize, out: RowOut, d: &mut StepDiagnostics) {
+fn report_row<S: Simd>(
+    w: &mut RowCells,
+    width: usize,
+    out: RowOut,
+    sums: &Diagnostics<S::V>,
+    d: &mut StepDiagnostics,
+) {
     let RowOut {
         values: [v0, v1],
         actions: [g0, g1],
     } = out;
     let ns = v0.len();
-    v0.copy_from_slice(&w.values[..ns]);
-    v1.copy_from_slice(&w.values[width..][..ns]);
-    for b in 0..ns {
-        // Pair n is (control n / 3, control n % 3), and control i has code i.
-        let n = w.chosen[b] as u8;
-        g0[b] = n / CONTROLS as u8;
-        g1[b] = n % CONTROLS as u8;
-        d.add(
-            w.equilibria[b] as u32,
-            w.exploitability[b],
-            w.ambiguous[b] != 0.0,
-        );
+    let tail = ns - ns % S::N;
+    v0[tail..].copy_from_slice(&w.values[tail..ns]);
+    v1[tail..].copy_from_slice(&w.values[width + tail..][..ns - tail]);
+    let (c0, c1) = w.codes.split_at(width);
+    for (g, c) in g0.iter_mut().zip(&c0[..ns]) {
+        *g = *c as u8;
+    }
+    for (g, c) in g1.iter_mut().zip(&c1[..ns]) {
+        *g = *c as u8;
+    }
+    let lanes = &mut w.lanes;
+    let mut total = |v: S::V| {
+        S::store(v, &mut lanes[..]);
+        lanes[..S::N].iter().sum::<f64>() as u64
+    };
+    d.no_pure_equilibrium += total(sums.no_pure);
+    d.several_equilibria += total(sums.several);
+    d.ambiguous += total(sums.ambiguous);
+    S::store(sums.worst, &mut lanes[..]);
+    for &x in &lanes[..S::N] {
+        d.max_exploitability = d.max_exploitability.max(x);
     }
 }
 
-/// A row's stage-game outcomes (each array `width` long, `values` two of them).
+/// A row's stage-game outcomes (each array `width` long, two of them for both agents).
 pub struct RowCells {
-    chosen: Vec<f64>,
+    codes: Vec<f64>,
     values: Vec<f64>,
-    equilibria: Vec<f64>,
-    exploitability: Vec<f64>,
-    ambiguous: Vec<f64>,
+    /// One vector's lanes, for the diagnostics' sums.
+    lanes: [f64; LANES],
 }
 
 impl RowCells {
     fn new(width: usize) -> Self {
         RowCells {
-            chosen: vec![0.0; width],
+            codes: vec![0.0; 2 * width],
             values: vec![0.0; 2 * width],
-            equilibria: vec![0.0; width],
-            exploitability: vec![0.0; width],
-            ambiguous: vec![0.0; width],
+            lanes: [0.0; LANES],
         }
     }
 }
