@@ -62,11 +62,9 @@ impl Isa {
                 let best = Isa::best();
                 match std::env::var(ISA_VARIABLE) {
                     Err(_) => Ok(best),
-                    Ok(v) => Isa::parse(&v)
-                        .map(|cap| cap.min(best))
-                        .ok_or_else(|| {
-                            format!("{ISA_VARIABLE} = {v:?}: must be avx512, avx2 or baseline")
-                        }),
+                    Ok(v) => Isa::parse(&v).map(|cap| cap.min(best)).ok_or_else(|| {
+                        format!("{ISA_VARIABLE} = {v:?}: must be avx512, avx2 or baseline")
+                    }),
                 }
             })
             .clone()

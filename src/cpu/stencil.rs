@@ -112,7 +112,12 @@ fn runs(brackets: &[Blend]) -> Vec<Run> {
 impl Stencil {
     /// The stencils of transition `tr` with agent i's stake factors `stake_factor[i]`
     /// (indexed as `GainTables::stake_factor`).
-    pub fn new(tr: &ClampedTransitions, stake_factor: &[Vec<f64>; 2], nf: usize, ns: usize) -> Self {
+    pub fn new(
+        tr: &ClampedTransitions,
+        stake_factor: &[Vec<f64>; 2],
+        nf: usize,
+        ns: usize,
+    ) -> Self {
         let stake = |node: usize, code: u8| blend(&tr.stake, node * ACTION_CODES + code as usize);
         let line: [Vec<Blend>; CONTROLS] =
             std::array::from_fn(|c| (0..ns).map(|b| stake(b, CONTROL_CODES[c])).collect());
@@ -253,7 +258,11 @@ fn rows_body(input: &StepInput, scratch: &mut Scratch, out: RowsOutput) -> StepD
         for plane in first..=last {
             let slot = plane % st.slots;
             if scratch.held[slot] != plane {
-                line_plane(input, plane, &mut scratch.lines[slot * st.plane_len()..][..st.plane_len()]);
+                line_plane(
+                    input,
+                    plane,
+                    &mut scratch.lines[slot * st.plane_len()..][..st.plane_len()],
+                );
                 scratch.held[slot] = plane;
             }
         }
@@ -263,7 +272,13 @@ fn rows_body(input: &StepInput, scratch: &mut Scratch, out: RowsOutput) -> StepD
             values: [&mut v0[span.clone()], &mut v1[span.clone()]],
             actions: [&mut g0[span.clone()], &mut g1[span]],
         };
-        row_stage_games(&scratch.payoffs, st.padded_row(), out, &mut scratch.cells, &mut d);
+        row_stage_games(
+            &scratch.payoffs,
+            st.padded_row(),
+            out,
+            &mut scratch.cells,
+            &mut d,
+        );
     }
     d
 }
@@ -350,7 +365,13 @@ struct RowOut<'a> {
 /// state, so the same result as `select` (tested). Each loop is a function of its slices so
 /// that the compiler knows they do not overlap (no run-time alias checks).
 #[inline(always)]
-fn row_stage_games(payoffs: &[f64], width: usize, out: RowOut, w: &mut RowCells, d: &mut StepDiagnostics) {
+fn row_stage_games(
+    payoffs: &[f64],
+    width: usize,
+    out: RowOut,
+    w: &mut RowCells,
+    d: &mut StepDiagnostics,
+) {
     let ns = out.values[0].len();
     let u = |agent: usize, n: usize| payoff_row(payoffs, width, width, agent, n);
     let (largest, tau) = (&mut w.largest[..width], &mut w.tau[..width]);
@@ -365,7 +386,10 @@ fn row_stage_games(payoffs: &[f64], width: usize, out: RowOut, w: &mut RowCells,
     // agent 1's against agent 0's.
     for other in 0..CONTROLS {
         let (b0, b1) = w.best.split_at_mut(CONTROLS * width);
-        let (b0, b1) = (&mut b0[other * width..][..width], &mut b1[other * width..][..width]);
+        let (b0, b1) = (
+            &mut b0[other * width..][..width],
+            &mut b1[other * width..][..width],
+        );
         b0.fill(f64::NEG_INFINITY);
         b1.fill(f64::NEG_INFINITY);
         for own in 0..CONTROLS {
@@ -378,7 +402,10 @@ fn row_stage_games(payoffs: &[f64], width: usize, out: RowOut, w: &mut RowCells,
     for n in 0..PAIRS {
         let b0 = &w.best[(n % CONTROLS) * width..][..width];
         let b1 = &w.best[(CONTROLS + n / CONTROLS) * width..][..width];
-        let (en, sn) = (&mut w.e[n * width..][..width], &mut w.sum[n * width..][..width]);
+        let (en, sn) = (
+            &mut w.e[n * width..][..width],
+            &mut w.sum[n * width..][..width],
+        );
         exploitability_row(en, sn, e_min, [b0, b1], [u(0, n), u(1, n)]);
     }
     // The largest sum among the candidates (e ≤ e_min + τ), and among the exact minimisers.
@@ -465,7 +492,14 @@ fn exploitability_row(
     [u0, u1]: [&[f64]; 2],
 ) {
     let ns = e.len();
-    let (sum, e_min, b0, b1, u0, u1) = (&mut sum[..ns], &mut e_min[..ns], &b0[..ns], &b1[..ns], &u0[..ns], &u1[..ns]);
+    let (sum, e_min, b0, b1, u0, u1) = (
+        &mut sum[..ns],
+        &mut e_min[..ns],
+        &b0[..ns],
+        &b1[..ns],
+        &u0[..ns],
+        &u1[..ns],
+    );
     for b in 0..ns {
         e[b] = (b0[b] - u0[b]).max(b1[b] - u1[b]);
         sum[b] = u0[b] + u1[b];
@@ -475,14 +509,35 @@ fn exploitability_row(
 
 /// Folds one pair into the largest candidate sum and the largest exact-minimiser sum.
 #[inline(always)]
-fn candidate_sums(best_sum: &mut [f64], exact_sum: &mut [f64], e: &[f64], sum: &[f64], e_min: &[f64], tau: &[f64]) {
+fn candidate_sums(
+    best_sum: &mut [f64],
+    exact_sum: &mut [f64],
+    e: &[f64],
+    sum: &[f64],
+    e_min: &[f64],
+    tau: &[f64],
+) {
     let ns = best_sum.len();
-    let (exact_sum, e, sum, e_min, tau) = (&mut exact_sum[..ns], &e[..ns], &sum[..ns], &e_min[..ns], &tau[..ns]);
+    let (exact_sum, e, sum, e_min, tau) = (
+        &mut exact_sum[..ns],
+        &e[..ns],
+        &sum[..ns],
+        &e_min[..ns],
+        &tau[..ns],
+    );
     for b in 0..ns {
         let candidate = best_sum[b].max(sum[b]);
-        best_sum[b] = if e[b] <= e_min[b] + tau[b] { candidate } else { best_sum[b] };
+        best_sum[b] = if e[b] <= e_min[b] + tau[b] {
+            candidate
+        } else {
+            best_sum[b]
+        };
         let exact = exact_sum[b].max(sum[b]);
-        exact_sum[b] = if e[b] <= e_min[b] { exact } else { exact_sum[b] };
+        exact_sum[b] = if e[b] <= e_min[b] {
+            exact
+        } else {
+            exact_sum[b]
+        };
     }
 }
 
@@ -518,7 +573,17 @@ struct Walk<'a> {
 /// the kept exact pick likewise; it counts as an equilibrium where e ≤ τ.
 #[inline(always)]
 fn pick_pair(p: &mut PickRow, w: &Walk) {
-    let PickRow { chosen, ch_e, ch_sum, v0, v1, exact, ex_e, ex_sum, equilibria } = p;
+    let PickRow {
+        chosen,
+        ch_e,
+        ch_sum,
+        v0,
+        v1,
+        exact,
+        ex_e,
+        ex_sum,
+        equilibria,
+    } = p;
     walk_finalists(chosen, ch_e, ch_sum, v0, v1, w);
     walk_exact(exact, ex_e, ex_sum, equilibria, w);
 }
@@ -527,9 +592,22 @@ fn pick_pair(p: &mut PickRow, w: &Walk) {
 /// that the compiler vectorises it: with more arrays it gave up on the run-time overlap
 /// checks and left the loop scalar (measured).
 #[inline(always)]
-fn walk_finalists(chosen: &mut [f64], ch_e: &mut [f64], ch_sum: &mut [f64], v0: &mut [f64], v1: &mut [f64], w: &Walk) {
+fn walk_finalists(
+    chosen: &mut [f64],
+    ch_e: &mut [f64],
+    ch_sum: &mut [f64],
+    v0: &mut [f64],
+    v1: &mut [f64],
+    w: &Walk,
+) {
     let ns = chosen.len();
-    let (e, sum, e_min, tau, best_sum) = (&w.e[..ns], &w.sum[..ns], &w.e_min[..ns], &w.tau[..ns], &w.best_sum[..ns]);
+    let (e, sum, e_min, tau, best_sum) = (
+        &w.e[..ns],
+        &w.sum[..ns],
+        &w.e_min[..ns],
+        &w.tau[..ns],
+        &w.best_sum[..ns],
+    );
     let finalist = |b: usize| (e[b] <= e_min[b] + tau[b]) & (sum[b] >= best_sum[b] - tau[b]);
     let (ch_e, ch_sum) = (&mut ch_e[..ns], &mut ch_sum[..ns]);
     for b in 0..ns {
@@ -547,9 +625,21 @@ fn walk_finalists(chosen: &mut [f64], ch_e: &mut [f64], ch_sum: &mut [f64], v0: 
 }
 
 #[inline(always)]
-fn walk_exact(exact: &mut [f64], ex_e: &mut [f64], ex_sum: &mut [f64], equilibria: &mut [f64], w: &Walk) {
+fn walk_exact(
+    exact: &mut [f64],
+    ex_e: &mut [f64],
+    ex_sum: &mut [f64],
+    equilibria: &mut [f64],
+    w: &Walk,
+) {
     let ns = exact.len();
-    let (e, sum, e_min, tau, exact_sum) = (&w.e[..ns], &w.sum[..ns], &w.e_min[..ns], &w.tau[..ns], &w.exact_sum[..ns]);
+    let (e, sum, e_min, tau, exact_sum) = (
+        &w.e[..ns],
+        &w.sum[..ns],
+        &w.e_min[..ns],
+        &w.tau[..ns],
+        &w.exact_sum[..ns],
+    );
     let (ex_e, ex_sum, equilibria) = (&mut ex_e[..ns], &mut ex_sum[..ns], &mut equilibria[..ns]);
     for b in 0..ns {
         let first = (e[b] <= e_min[b]) & (sum[b] >= exact_sum[b]);
@@ -563,11 +653,23 @@ fn walk_exact(exact: &mut [f64], ex_e: &mut [f64], ex_sum: &mut [f64], equilibri
 /// Whether the tolerance decided each state's selection (1.0 or 0.0) and the selected
 /// pair's exploitability (0 when ≤ τ).
 #[inline(always)]
-fn outcomes(p: &PickRow, largest: &[f64], tau: &[f64], ambiguous: &mut [f64], exploitability: &mut [f64]) {
+fn outcomes(
+    p: &PickRow,
+    largest: &[f64],
+    tau: &[f64],
+    ambiguous: &mut [f64],
+    exploitability: &mut [f64],
+) {
     let ns = ambiguous.len();
     let (largest, tau, exploitability) = (&largest[..ns], &tau[..ns], &mut exploitability[..ns]);
-    let (chosen, exact, ch_e, ch_sum, ex_e, ex_sum) =
-        (&p.chosen[..ns], &p.exact[..ns], &p.ch_e[..ns], &p.ch_sum[..ns], &p.ex_e[..ns], &p.ex_sum[..ns]);
+    let (chosen, exact, ch_e, ch_sum, ex_e, ex_sum) = (
+        &p.chosen[..ns],
+        &p.exact[..ns],
+        &p.ch_e[..ns],
+        &p.ch_sum[..ns],
+        &p.ex_e[..ns],
+        &p.ex_sum[..ns],
+    );
     for b in 0..ns {
         let gap = (ex_e[b] - ch_e[b]).abs().max((ex_sum[b] - ch_sum[b]).abs());
         let differs = exact[b] >= 0.0 && exact[b] != chosen[b] && gap > ROUNDING_GAP * largest[b];
@@ -590,7 +692,13 @@ fn action_codes(g0: &mut [u8], g1: &mut [u8], chosen: &[f64]) {
 
 /// Writes a row's values and action codes and adds its states to the diagnostics.
 #[inline(always)]
-fn report_row(p: &PickRow, ambiguous: &[f64], exploitability: &[f64], out: RowOut, d: &mut StepDiagnostics) {
+fn report_row(
+    p: &PickRow,
+    ambiguous: &[f64],
+    exploitability: &[f64],
+    out: RowOut,
+    d: &mut StepDiagnostics,
+) {
     let ns = ambiguous.len();
     let RowOut {
         values: [v0, v1],
@@ -687,7 +795,9 @@ mod tests {
         let mut x = seed;
         let mut v: Vec<f64> = (0..len)
             .map(|i| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (i % 37) as f64 * 3.0 + (x >> 11) as f64 / (1u64 << 53) as f64 * 50.0
             })
             .collect();
@@ -772,7 +882,11 @@ mod tests {
 
     #[test]
     fn stencils_equal_the_cell_kernel_in_every_bit() {
-        let odd = ["grid.fee_points=7", "grid.stake_points=13", "grid.time_points=4"];
+        let odd = [
+            "grid.fee_points=7",
+            "grid.stake_points=13",
+            "grid.time_points=4",
+        ];
         for mode in [Interpolation::Linear, Interpolation::Nearest] {
             check(&odd, mode, 1);
             check(&odd, mode, 3);
@@ -788,6 +902,14 @@ mod tests {
             "model.fee_rule=\"sum\"",
         ];
         check(&wide, Interpolation::Linear, 2);
-        check(&["grid.fee_points=2", "grid.stake_points=2", "grid.time_points=2"], Interpolation::Linear, 1);
+        check(
+            &[
+                "grid.fee_points=2",
+                "grid.stake_points=2",
+                "grid.time_points=2",
+            ],
+            Interpolation::Linear,
+            1,
+        );
     }
 }

@@ -438,8 +438,14 @@ mod tests {
             for max in [65_535u32, 1000, 7] {
                 let (x, y) = workgroups(groups * 256, max);
                 let (x, y) = (x as u64, y as u64);
-                assert!(x <= max as u64 && x * y >= groups, "{groups} {max}: {x}×{y}");
-                assert!(x * y - groups < y, "{groups} {max}: {x}×{y} leaves too many empty");
+                assert!(
+                    x <= max as u64 && x * y >= groups,
+                    "{groups} {max}: {x}×{y}"
+                );
+                assert!(
+                    x * y - groups < y,
+                    "{groups} {max}: {x}×{y} leaves too many empty"
+                );
             }
         }
     }

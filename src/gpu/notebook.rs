@@ -18,8 +18,8 @@ use crate::config::SolverConfig;
 use crate::error::Error;
 use crate::grid::{Grid, Transitions, INITIAL_ACTION};
 use crate::grid::{ACTION_CODES, PAIR_CODES};
-use crate::resources::human_bytes;
 use crate::model::Game;
+use crate::resources::human_bytes;
 use crate::scheme::{Cancel, Event, Observer, Precision, Solution, Values};
 
 /// The notebook scheme's pipelines in one precision, built once per context and reused for
@@ -209,8 +209,12 @@ fn device_bytes_of(z: Sizes, precision: Precision, max_dim: u32) -> DeviceBytes 
     let tables = z.tables_bytes(precision);
     let reduction = (plan.partials_len as u64 + plan.sums_len as u64) * 4;
     DeviceBytes {
-        values: crate::resources::bytes(&[2, ValueRing::len_for(z.nt as usize) as u64, value_slice])
-            .saturating_add(value_slice),
+        values: crate::resources::bytes(&[
+            2,
+            ValueRing::len_for(z.nt as usize) as u64,
+            value_slice,
+        ])
+        .saturating_add(value_slice),
         actions: crate::resources::bytes(&[2, steps, action_slice]),
         tables: tables
             .saturating_add(z.indices_bytes())
@@ -218,10 +222,16 @@ fn device_bytes_of(z: Sizes, precision: Precision, max_dim: u32) -> DeviceBytes 
         reduction,
         // Uploads: the tables, and the initial actions (their buffer and its staging copy);
         // readbacks: one value or action slice, or the sums.
-        staging: [tables, z.indices_bytes(), 2 * action_slice, value_slice, reduction]
-            .into_iter()
-            .max()
-            .unwrap_or(0),
+        staging: [
+            tables,
+            z.indices_bytes(),
+            2 * action_slice,
+            value_slice,
+            reduction,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0),
     }
 }
 
@@ -247,7 +257,11 @@ pub fn check_device_memory(
     let z = Sizes::of(grid);
     let needed = |z: Sizes| {
         let device = device_bytes_of(z, precision, max_dim).total();
-        let host = if shared { host_results_bytes(z, precision) } else { 0 };
+        let host = if shared {
+            host_results_bytes(z, precision)
+        } else {
+            0
+        };
         device.saturating_add(host)
     };
     if needed(z) <= available {
@@ -263,7 +277,11 @@ pub fn check_device_memory(
     let (mut lo, mut hi) = (1u64, z.nt);
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if fits(mid) { lo = mid } else { hi = mid }
+        if fits(mid) {
+            lo = mid
+        } else {
+            hi = mid
+        }
     }
     let most = if lo >= 2 && fits(lo) {
         format!("grid.time_points = {lo} is the most that fits with this fee and stake grid")
@@ -302,7 +320,12 @@ pub fn check(ctx: &GpuContext, grid: &Grid, precision: Precision) -> Result<(), 
     check_slice_fits(ctx, grid, precision)?;
     // The tables' part that no number of time points changes (the stake factors) first, so
     // that the device memory's advice (the largest time_points) is one that works.
-    check_tables_fit(ctx, grid, precision, Sizes::of(grid).at_two_times().tables_bytes(precision))?;
+    check_tables_fit(
+        ctx,
+        grid,
+        precision,
+        Sizes::of(grid).at_two_times().tables_bytes(precision),
+    )?;
     let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
     check_device_memory(ctx, grid, precision, max_dim)?;
     check_tables_fit(ctx, grid, precision, tables_bytes(grid, precision))
@@ -574,7 +597,10 @@ impl NotebookGpu {
     fn bind_groups(&self, b: &Buffers, plan: &DispatchPlan, new: usize, old: usize) -> BindGroups {
         let sums = self.bind(&self.policy_change, &[&b.partials, &b.sums]);
         let per_step = |f: &dyn Fn(usize) -> wgpu::BindGroup| (0..plan.steps).map(f).collect();
-        let (v, a) = (|agent, offset, t| b.values.slice(agent, offset, t), &b.actions);
+        let (v, a) = (
+            |agent, offset, t| b.values.slice(agent, offset, t),
+            &b.actions,
+        );
         let Some(step) = &self.step else {
             return BindGroups::Separate {
                 evaluate: per_step(&|t| {
@@ -682,7 +708,9 @@ impl DispatchPlan {
         let steps = z.nt as usize - 1;
         let slice_groups = layout::workgroups(z.slice_len(), max_dim);
         let groups_per_slice = slice_groups.0 as usize * slice_groups.1 as usize;
-        let partials_len = 2usize.saturating_mul(steps).saturating_mul(groups_per_slice);
+        let partials_len = 2usize
+            .saturating_mul(steps)
+            .saturating_mul(groups_per_slice);
         DispatchPlan {
             steps,
             rows: (z.nf * z.ns) as usize,
@@ -742,23 +770,35 @@ impl ValueRing {
 
     /// The ring offset of iteration `iteration`'s v_new.
     fn offset(&self, iteration: usize) -> usize {
-        (2 * iteration) % Self::len_for(self.time_points)
+        ring_offset(self.time_points, iteration)
     }
 
     /// The offset of the iteration before the one writing at `offset`.
     fn offset_before(&self, offset: usize) -> usize {
-        let len = Self::len_for(self.time_points);
-        (offset + len - 2 % len) % len
+        ring_offset_before(self.time_points, offset)
     }
 
     /// `agent`'s value slice at time `t` of the values at ring offset `offset`.
     fn slice(&self, agent: usize, offset: usize, t: usize) -> &wgpu::Buffer {
-        if t + 1 == self.time_points {
-            return &self.zeros;
+        match ring_slot(self.time_points, offset, t) {
+            Some(slot) => &self.slots[agent][slot],
+            None => &self.zeros,
         }
-        let slots = &self.slots[agent];
-        &slots[(t + offset) % slots.len()]
     }
+}
+
+fn ring_offset(time_points: usize, iteration: usize) -> usize {
+    (2 * iteration) % ValueRing::len_for(time_points)
+}
+
+fn ring_offset_before(time_points: usize, offset: usize) -> usize {
+    let len = ValueRing::len_for(time_points);
+    (offset + len - 2 % len) % len
+}
+
+/// The ring slot of time `t` at ring offset `offset`; `None` for the last time (the zeros).
+fn ring_slot(time_points: usize, offset: usize, t: usize) -> Option<usize> {
+    (t + 1 < time_points).then(|| (t + offset) % ValueRing::len_for(time_points))
 }
 
 /// The device buffers of one solve.
@@ -823,9 +863,8 @@ impl Buffers {
 /// so that the upload's staging memory is one slice, not one per slice.
 fn initial_actions(ctx: &GpuContext, grid: &Grid, steps: usize) -> [Vec<wgpu::Buffer>; 2] {
     let bytes = packed_action_bytes(grid.slice_len() as u64);
-    let usage = wgpu::BufferUsages::STORAGE
-        | wgpu::BufferUsages::COPY_SRC
-        | wgpu::BufferUsages::COPY_DST;
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
     let source = ctx.buffer_init(
         "initial actions",
         &vec![INITIAL_ACTION; bytes as usize],
@@ -860,6 +899,83 @@ impl BindGroups {
     fn sums(&self) -> &wgpu::BindGroup {
         match self {
             BindGroups::Fused(_, sums) | BindGroups::Separate { sums, .. } => sums,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(nt: u64, nf: u64, ns: u64) -> Grid {
+        let sets = [
+            format!("grid.time_points={nt}"),
+            format!("grid.fee_points={nf}"),
+            format!("grid.stake_points={ns}"),
+        ];
+        crate::config::Scenario::load(None, &sets).unwrap().grid()
+    }
+
+    #[test]
+    fn device_bytes_count_a_ring_of_values_and_packed_actions() {
+        let (nt, nf, ns) = (101u64, 201, 801);
+        let s = nf * ns * ns;
+        let b = device_bytes(&grid(nt, nf, ns), Precision::F32, 65535);
+        // Per agent N_T ring slots, and one slice of zeros for both.
+        assert_eq!(b.values, (2 * nt + 1) * 4 * s);
+        // One byte per state (rounded up to whole words) at the N_T − 1 improved times.
+        assert_eq!(b.actions, 2 * (nt - 1) * s.div_ceil(4) * 4);
+        // Before: two whole value sets and u32 actions at every time.
+        let before = 2 * 2 * nt * 4 * s + 2 * nt * 4 * s;
+        assert!(b.total() < before * 45 / 100, "{b:?} vs {before}");
+        let small = device_bytes(&grid(9, 31, 61), Precision::F32, 65535);
+        assert_eq!(small.values, 19 * 4 * 31 * 61 * 61);
+        eprintln!(
+            "201x801²x101 f32: {b:?} total {} (before {})",
+            b.total(),
+            before
+        );
+        eprintln!("31x61²x9 f32: {small:?} total {}", small.total());
+    }
+
+    /// Simulates the ring's slots over iterations, tracking which logical slice each slot
+    /// holds: every step reads the slices it should, and never one it writes.
+    #[test]
+    fn the_ring_reads_what_two_whole_value_sets_would() {
+        for nt in [2usize, 3, 4, 5, 9, 10] {
+            let len = ValueRing::len_for(nt);
+            // held[slot] = (iteration, t) of the slice the slot holds; none yet: zeros.
+            let mut held: Vec<Option<(usize, usize)>> = vec![None; len];
+            let read = |held: &[Option<(usize, usize)>], offset, t| {
+                ring_slot(nt, offset, t).map(|slot| held[slot])
+            };
+            for iteration in 0..2 * nt + 3 {
+                let new = ring_offset(nt, iteration);
+                let old = ring_offset_before(nt, new);
+                if iteration > 0 {
+                    assert_eq!(old, ring_offset(nt, iteration - 1), "nt {nt}");
+                }
+                for t in (0..nt - 1).rev() {
+                    let written = ring_slot(nt, new, t).unwrap();
+                    // v_old[t+1]: the previous iteration's (zeros before the first one or at
+                    // the last time); v_new[t+1]: this iteration's.
+                    let want_old =
+                        (iteration > 0 && t + 1 < nt - 1).then(|| (iteration - 1, t + 1));
+                    let want_new = (t + 1 < nt - 1).then_some((iteration, t + 1));
+                    let got_old = read(&held, old, t + 1).flatten();
+                    let got_new = read(&held, new, t + 1).flatten();
+                    assert_eq!(got_old, want_old, "nt {nt} iteration {iteration} t {t}");
+                    assert_eq!(got_new, want_new, "nt {nt} iteration {iteration} t {t}");
+                    for (offset, at) in [(old, t + 1), (new, t + 1)] {
+                        assert_ne!(ring_slot(nt, offset, at), Some(written), "nt {nt} t {t}");
+                    }
+                    held[written] = Some((iteration, t));
+                }
+                // After the iteration, v_new is whole at its offset.
+                for t in 0..nt - 1 {
+                    assert_eq!(read(&held, new, t), Some(Some((iteration, t))), "nt {nt}");
+                }
+            }
         }
     }
 }
