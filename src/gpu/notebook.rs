@@ -4,6 +4,9 @@
 //!
 //! Every (agent, time) slice of the values and actions is its own buffer, so a grid works
 //! whenever one agent's time slice fits in a storage binding, however many time points it has.
+//! The values live in a ring of N_T + 1 slices per agent ([`ValueRing`]) and the actions one
+//! byte per state, four to a word; [`device_bytes`] counts every buffer, and [`check`]
+//! refuses a solve beyond the adapter's memory before anything is allocated.
 //! One iteration is one submission: for t = N_T−2 down to 0, either one `notebook_step`
 //! dispatch (evaluation and both best responses fused, where the adapter allows its 11 storage
 //! buffers per stage) or `notebook_evaluate` then `notebook_best_response` for agent 0 and for
@@ -146,7 +149,9 @@ impl Sizes {
     fn tables_bytes(&self, precision: Precision) -> u64 {
         let (nf, ns4, steps) = (self.nf, self.ns * ACTION_CODES as u64, self.nt - 1);
         let per_step = nf * PAIR_CODES as u64 + 2 * ns4;
-        let reals = 2 * ns4 * ns4 + steps.saturating_mul(per_step) + 2 * ns4;
+        let reals = crate::resources::bytes(&[2, ns4, ns4])
+            .saturating_add(steps.saturating_mul(per_step))
+            .saturating_add(2 * ns4);
         reals.saturating_mul(precision.bytes())
     }
 
