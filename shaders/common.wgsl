@@ -61,6 +61,12 @@ fn state_index(workgroup: vec3<u32>, workgroups: vec3<u32>, local: u32) -> u32 {
     return (workgroup.y * workgroups.x + workgroup.x) * WORKGROUP_SIZE + local;
 }
 
+// The notebook kernels' action code of `state` in its packed word: one byte per state, four to
+// a u32 word, state s in byte s % 4 of word s / 4 (the host reads the words back as bytes).
+fn code_at(word: u32, state: u32) -> u32 {
+    return (word >> (8u * (state % 4u))) & 0xFFu;
+}
+
 // Index of the pair of action codes (c0, c1) in the per-fee tables.
 fn pair_index(c0: u32, c1: u32) -> u32 {
     return c0 * ACTION_CODES + c1;

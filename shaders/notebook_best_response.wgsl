@@ -1,6 +1,7 @@
 // notebook_best_response: agent `step.agent`'s best response at time t at every state
 // (best_response_state in notebook_best_response_state.wgsl), run for agent 0 then agent 1 as
 // the notebook orders them; each workgroup sums its states' policy changes into `partials`.
+// The actions are packed four to a word: see new_codes in notebook_best_response_state.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -20,22 +21,32 @@ fn notebook_best_response(
 ) {
     let state = state_index(workgroup, workgroups, local);
     var changed = 0u;
+    var code = 0u;
     if (state < params.slice_len) {
         let ns = params.stake_points;
         let fee = state / (ns * ns);
         let s0 = (state / ns) % ns;
         let s1 = state % ns;
+        let word = state / 4u;
         if (step.agent == 0u) {
-            let old = actions0[state];
-            let best = perturbed(state, best_response_state(0u, fee, s0, s1, actions1[state]));
-            actions0[state] = best;
-            changed = action_change(old, best);
+            let old = code_at(actions0[word], state);
+            let other = code_at(actions1[word], state);
+            code = perturbed(state, best_response_state(0u, fee, s0, s1, other));
+            changed = action_change(old, code);
         } else {
-            let old = actions1[state];
-            let best = best_response_state(1u, fee, s0, s1, actions0[state]);
-            actions1[state] = best;
-            changed = action_change(old, best);
+            let old = code_at(actions1[word], state);
+            code = best_response_state(1u, fee, s0, s1, code_at(actions0[word], state));
+            changed = action_change(old, code);
         }
     }
+    new_codes[local] = code;
     store_workgroup_change(workgroup, workgroups, local, changed);
+    storageBarrier();
+    if (writes_word(state, local)) {
+        if (step.agent == 0u) {
+            actions0[state / 4u] = packed_codes(local, 0u);
+        } else {
+            actions1[state / 4u] = packed_codes(local, 0u);
+        }
+    }
 }

@@ -4,6 +4,29 @@
 
 var<workgroup> change: array<u32, WORKGROUP_SIZE>;
 
+// The action codes are packed four to a u32 word (code_at in common.wgsl), and WGSL has no
+// byte stores: invocations storing into one word would race. So each invocation leaves its
+// state's new code here (in the fused kernel agent 1's 8 bits up), and the first invocation
+// of each four writes their word; the four are in one workgroup as WORKGROUP_SIZE % 4 == 0.
+var<workgroup> new_codes: array<u32, WORKGROUP_SIZE>;
+
+// The packed word of the four states from `local` (a multiple of 4): their codes `shift`
+// bits up in new_codes.
+fn packed_codes(local: u32, shift: u32) -> u32 {
+    var word = 0u;
+    for (var i = 0u; i < 4u; i++) {
+        word |= ((new_codes[local + i] >> shift) & 0xFFu) << (8u * i);
+    }
+    return word;
+}
+
+// Whether this invocation writes the packed word of its state: the first state of the word.
+// Call after store_workgroup_change (whose barriers make new_codes visible) and a
+// storageBarrier (every invocation has then read the words it needed before any is stored).
+fn writes_word(state: u32, local: u32) -> bool {
+    return local % 4u == 0u && state < params.slice_len;
+}
+
 fn v_new_next(agent: u32, at: u32) -> real {
     if (agent == 0u) {
         return v_new_next0[at];

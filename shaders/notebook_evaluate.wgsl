@@ -1,5 +1,6 @@
 // notebook_evaluate: both agents' values at time t at every state, from the actions a[., t]
 // and the previous iteration's values at t+1 (evaluate_state in notebook_evaluate_state.wgsl).
+// The actions are packed four to a word (code_at in common.wgsl).
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -23,7 +24,9 @@ fn notebook_evaluate(
         return;
     }
     let ns = params.stake_points;
-    let v = evaluate_state(state / (ns * ns), (state / ns) % ns, state % ns, actions0[state], actions1[state]);
+    let c0 = code_at(actions0[state / 4u], state);
+    let c1 = code_at(actions1[state / 4u], state);
+    let v = evaluate_state(state / (ns * ns), (state / ns) % ns, state % ns, c0, c1);
     v_new0[state] = v[0];
     v_new1[state] = v[1];
 }

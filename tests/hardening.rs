@@ -428,3 +428,67 @@ fn the_memory_check_respects_ulimit_v() {
         assert_eq!(o.status.code(), Some(0), "{scheme} {stake}: {}", stderr(&o));
     }
 }
+
+/// A notebook grid whose values, actions and tables on the device would exceed the adapter's
+/// memory (on lavapipe the host's: 12 TiB here, far beyond any host) is refused before
+/// anything is allocated: exit 2, one line naming the bytes needed and available and the
+/// largest grid.time_points that fits; and about that many time points pass the same check.
+#[test]
+fn a_notebook_grid_beyond_the_device_memory_is_refused_before_it_starts() {
+    let Some(ctx) = common::gpu() else {
+        return;
+    };
+    let overrides = |time_points: u64| {
+        ["grid.fee_points=2", "grid.stake_points=801"]
+            .map(String::from)
+            .into_iter()
+            .chain([format!("grid.time_points={time_points}")])
+            .collect::<Vec<_>>()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "solve",
+        "--backend",
+        "gpu",
+        "--out",
+        "x",
+        "-q",
+        "--no-plots",
+    ];
+    let sets = overrides(1_000_000);
+    for set in &sets {
+        args.extend(["--set", set]);
+    }
+    let start = std::time::Instant::now();
+    let o = mmgame(&args, dir.path());
+    let e = assert_fails(&o, 2, "a grid beyond the device memory");
+    // Nothing of that size was allocated: refused at once.
+    assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+    assert!(!dir.path().join("x").exists(), "wrote x");
+    assert!(e.contains("the notebook scheme on GPU"), "{e}");
+    assert!(
+        e.contains("TiB (") && e.contains("bytes) of device memory"),
+        "{e}"
+    );
+    assert!(
+        e.contains("it has") && e.contains("is the most that fits"),
+        "{e}"
+    );
+    let most: u64 = e
+        .split("grid.time_points = ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no largest time_points in: {e}"));
+    assert!((2..1_000_000).contains(&most), "{e}");
+
+    // The advice holds, up to what other tests allocate meanwhile: 10% fewer time points
+    // pass the check `solve` makes, 10% more do not.
+    let check = |time_points: u64| {
+        let s = mmgame::config::Scenario::load(None, &overrides(time_points)).unwrap();
+        mmgame::gpu::notebook::check(&ctx, &s.grid(), mmgame::scheme::Precision::F32)
+    };
+    check((most * 9 / 10).max(2)).expect("fewer time points than advised fit");
+    let e = check(most * 11 / 10 + 10).unwrap_err().to_string();
+    assert!(e.contains("of device memory"), "{e}");
+}

@@ -17,24 +17,22 @@ pub fn cpu_bytes(s: &Scenario) -> u64 {
 }
 
 /// Host memory of a GPU `notebook` solve in `precision`: the values and actions read back
-/// (one byte each), the int8 policy written out, and two bytes per state of headroom for the
-/// u32 action codes each slice arrives as.
+/// (one byte each, as the device packs them), and the int8 policy written out.
 pub fn gpu_host_bytes(s: &Scenario, precision: crate::scheme::Precision) -> u64 {
     s.grid
         .all_states()
-        .saturating_mul(precision.bytes() + 1 + 4)
+        .saturating_mul(precision.bytes() + 1 + 1)
 }
 
-/// Refuses, before anything is allocated, a `notebook` run that would not fit: in host memory,
-/// and on the GPU in one storage binding per (agent, time) slice.
+/// Refuses, before anything is allocated, a `notebook` run that would not fit: on the GPU
+/// (one storage binding per (agent, time) slice, and the whole solve in the adapter's memory,
+/// checked first so that a grid too large for both names the device), and in host memory.
 pub(super) fn check(scenario: &Scenario, device: &Device) -> Result<(), Error> {
     match device {
         Device::Cpu { .. } => check_memory("this grid on the CPU", cpu_bytes(scenario)),
         Device::Gpu(gpu, precision) => {
-            check_memory("this grid's results", gpu_host_bytes(scenario, *precision))?;
-            let grid = scenario.grid();
-            let tables = crate::gpu::notebook::tables_bytes(&grid, *precision);
-            crate::gpu::notebook::check_fits(&gpu.ctx, &grid, *precision, tables)
+            crate::gpu::notebook::check(&gpu.ctx, &scenario.grid(), *precision)?;
+            check_memory("this grid's results", gpu_host_bytes(scenario, *precision))
         }
     }
 }

@@ -11,6 +11,82 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// Where the device's memory comes from and how much there is (see [`MemoryBudget`]).
+    pub memory: MemoryBudget,
+}
+
+/// How much memory a solve may plan to allocate on a device. wgpu 30 reports no device memory
+/// size (its limits are per buffer and per binding; `generate_allocator_report` and the
+/// internal counters report what is allocated, not what could be), so the budget is derived
+/// from the adapter:
+/// - a CPU adapter (lavapipe/llvmpipe, SwiftShader, WARP) allocates host memory: its budget is
+///   what `crate::resources::available_memory` says this process may still allocate, read when
+///   a solve is checked (it changes). Its reported heap is not used: lavapipe reports a fixed
+///   2 GiB whatever the host has, and allocates beyond it;
+/// - a Vulkan GPU: its largest device-local memory heap (`VkPhysicalDeviceMemoryProperties`,
+///   read through wgpu's hal; a buffer lives in one heap);
+/// - otherwise unknown, and no total is checked (an allocation that fails is still an error:
+///   see [`GpuContext::checked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryBudget {
+    /// Host memory.
+    Host,
+    /// A dedicated heap of this many bytes.
+    Heap(u64),
+    Unknown,
+}
+
+impl MemoryBudget {
+    fn of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo) -> Self {
+        if info.device_type == wgpu::DeviceType::Cpu {
+            return MemoryBudget::Host;
+        }
+        match largest_device_local_heap(adapter) {
+            Some(bytes) => MemoryBudget::Heap(bytes),
+            None => MemoryBudget::Unknown,
+        }
+    }
+
+    /// The bytes a solve may allocate now, or `None` where unknown.
+    pub fn available(&self) -> Option<u64> {
+        match *self {
+            MemoryBudget::Host => crate::resources::available_memory(),
+            MemoryBudget::Heap(bytes) => Some(bytes),
+            MemoryBudget::Unknown => None,
+        }
+    }
+
+    /// Whether the device's memory is the host's, so that what the host holds at the same
+    /// time (the results read back) comes out of the same budget.
+    pub fn shared_with_host(&self) -> bool {
+        matches!(self, MemoryBudget::Host)
+    }
+}
+
+/// The size of a Vulkan adapter's largest device-local memory heap, `None` on other backends.
+#[cfg(any(target_os = "linux", target_os = "windows", target_os = "android"))]
+fn largest_device_local_heap(adapter: &wgpu::Adapter) -> Option<u64> {
+    // VK_MEMORY_HEAP_DEVICE_LOCAL_BIT.
+    const DEVICE_LOCAL: u32 = 0x1;
+    // SAFETY: the hal adapter is held (the guard) for the whole call, and
+    // vkGetPhysicalDeviceMemoryProperties only reads properties of that valid physical device
+    // from the instance that enumerated it.
+    unsafe {
+        let hal = adapter.as_hal::<wgpu::hal::api::Vulkan>()?;
+        let instance = hal.shared_instance().raw_instance();
+        let props = instance.get_physical_device_memory_properties(hal.raw_physical_device());
+        let count = (props.memory_heap_count as usize).min(props.memory_heaps.len());
+        props.memory_heaps[..count]
+            .iter()
+            .filter(|h| h.flags.as_raw() & DEVICE_LOCAL != 0)
+            .map(|h| h.size)
+            .max()
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "android")))]
+fn largest_device_local_heap(_adapter: &wgpu::Adapter) -> Option<u64> {
+    None
 }
 
 /// What `mmgame info` and the summaries report about an adapter.
@@ -60,7 +136,13 @@ pub fn device_type(t: wgpu::DeviceType) -> &'static str {
 
 fn instance() -> wgpu::Instance {
     // Honours WGPU_BACKEND (e.g. WGPU_BACKEND=vulkan) and wgpu's other environment variables.
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    // Where the driver reports a memory budget (Vulkan's VK_EXT_memory_budget), creating a
+    // buffer beyond 95% of it is an out-of-memory error (caught by `GpuContext::checked`)
+    // rather than an allocation that may lose the device or be killed by the host.
+    let threshold = &mut descriptor.memory_budget_thresholds.for_resource_creation;
+    threshold.get_or_insert(95);
+    wgpu::Instance::new(descriptor)
 }
 
 /// Every adapter wgpu can see, with its limits.
@@ -107,6 +189,7 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let memory = MemoryBudget::of(&adapter, &info);
         // f64 kernels (`--precision f64`) where the adapter has them.
         let features = adapter.features() & wgpu::Features::SHADER_F64;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -121,6 +204,7 @@ impl GpuContext {
             queue,
             info,
             limits,
+            memory,
         })
     }
 

@@ -405,10 +405,14 @@ pub const NOTEBOOK_POLICY_CHANGE: &str = include_str!("../../shaders/notebook_po
 
 /// Workgroups for `items` invocations: (x, y) with x ≤ `max_per_dimension`, so grids beyond
 /// 65535 workgroups per dimension dispatch in two dimensions (kernels linearise y·x + x).
+/// Balanced: y is the fewest rows that can hold the groups and x the fewest columns for y
+/// rows, so fewer than y workgroups are empty (filling x to the limit first left up to x − 1
+/// empty, a few percent of a slice).
 pub fn workgroups(items: u64, max_per_dimension: u32) -> (u32, u32) {
     let groups = items.div_ceil(WORKGROUP_SIZE as u64).max(1);
-    let x = groups.min(max_per_dimension as u64);
-    let y = groups.div_ceil(x);
+    let y = groups.div_ceil(max_per_dimension.max(1) as u64);
+    // x = ⌈groups / y⌉ ≤ max_per_dimension because y ≥ groups / max_per_dimension.
+    let x = groups.div_ceil(y);
     (x as u32, y as u32)
 }
 
@@ -424,5 +428,25 @@ mod tests {
         let (x, y) = workgroups(20_000_000, 65535);
         assert!(x <= 65535 && (x as u64 * y as u64) * 256 >= 20_000_000);
         assert_eq!(workgroups(1000 * 256, 100), (100, 10));
+    }
+
+    #[test]
+    fn two_dimensional_dispatches_leave_fewer_empty_workgroups_than_rows() {
+        // 65536 groups: filling x first gave 65535 × 2 (65534 empty); balanced, 32768 × 2.
+        assert_eq!(workgroups(65536 * 256, 65535), (32768, 2));
+        for groups in [65_536u64, 100_000, 131_071, 1_000_003, 20_000_000] {
+            for max in [65_535u32, 1000, 7] {
+                let (x, y) = workgroups(groups * 256, max);
+                let (x, y) = (x as u64, y as u64);
+                assert!(
+                    x <= max as u64 && x * y >= groups,
+                    "{groups} {max}: {x}×{y}"
+                );
+                assert!(
+                    x * y - groups < y,
+                    "{groups} {max}: {x}×{y} leaves too many empty"
+                );
+            }
+        }
     }
 }
