@@ -145,16 +145,28 @@ impl StepSink for FileSink {
 pub(super) fn check_fits(
     scenario: &Scenario,
     options: &SolveOptions,
-    value_bytes: u64,
+    device: &Device,
 ) -> Result<(), Error> {
     let g = &scenario.grid;
     let slice = g.slice_states();
     let nt = g.time_points as u64;
-    // Two value slices per agent, the actions of a step, the gain tables (CPU) or the
-    // read-back slices (GPU).
-    let mut working = bytes(&[2, 2, slice, 8])
-        .saturating_add(bytes(&[2, slice, 1 + 1]))
-        .saturating_add(g.gain_table_bytes());
+    let value_bytes = device.value_bytes();
+    // Two value slices per agent and the actions of a step, beside: on the GPU the read-back
+    // slices (`gain_table_bytes` bounds them); on the CPU the stencil's tables and a ring of
+    // line rows per thread. The CPU's gain tables are freed once the stencil is built from
+    // them, before the slices exist: the peak is the larger of the two phases.
+    let slices = bytes(&[2, 2, slice, 8]).saturating_add(bytes(&[2, slice, 1 + 1]));
+    let mut working = match device {
+        Device::Cpu { threads } => {
+            let stencil = crate::cpu::stencil::Stencil::bytes(g.fee_points as usize, g.stake_points as usize);
+            let scratch = crate::cpu::stencil::Stencil::scratch_bytes(&scenario.grid());
+            let sweep = slices
+                .saturating_add(stencil)
+                .saturating_add(bytes(&[*threads as u64, scratch]));
+            sweep.max(g.gain_table_bytes().saturating_add(stencil))
+        }
+        Device::Gpu(..) => slices.saturating_add(g.gain_table_bytes()),
+    };
     if options.output == Output::Memory {
         // Every action slice, and every value slice when asked.
         working = working.saturating_add(bytes(&[2, nt, slice, 1]));
@@ -225,7 +237,7 @@ pub(super) fn solve(
     backend: BackendInfo,
     observer: &mut dyn Observer,
 ) -> Result<Run, Error> {
-    check_fits(scenario, options, device.value_bytes())?;
+    check_fits(scenario, options, device)?;
     let (game, grid) = (scenario.game(), scenario.grid());
     let path_of =
         |action: &mut dyn FnMut(usize, usize, usize, usize, usize) -> Result<u8, Error>| {

@@ -275,7 +275,7 @@ impl Solver {
         let device = self.device(options)?;
         match scenario.solver.scheme {
             Scheme::Notebook => notebook::check(scenario, &device),
-            Scheme::Equilibrium => equilibrium::check_fits(scenario, options, device.value_bytes()),
+            Scheme::Equilibrium => equilibrium::check_fits(scenario, options, &device),
         }
     }
 

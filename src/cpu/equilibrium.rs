@@ -229,10 +229,14 @@ pub fn solve(
             states: slice,
         });
     }
-    // The other slices go first: joining the t = 0 pair briefly holds three slices beside the
-    // new one, which is the working memory `check_fits` counts (four slices), not six.
+    // The other slices and tables go first: joining the t = 0 pair briefly holds three slices
+    // beside the new one, which is the working memory `check_fits` counts (four slices), not
+    // six.
     drop(v_cur);
     drop(actions);
+    drop(scratch);
+    drop(stencil);
+    drop(gains);
     let [v0, v1] = v_next;
     let mut values_t0 = v0;
     values_t0.extend_from_slice(&v1);

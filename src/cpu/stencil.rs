@@ -192,9 +192,15 @@ impl Stencil {
         (2 * PAIRS * ns * width * 8 + nf * PAIRS * 24 + ns * 6 * 24) as u64
     }
 
-    /// Bytes of one thread's working memory: its ring of line planes and one row of payoffs.
-    pub fn scratch_bytes(&self) -> u64 {
-        (self.rows * self.lines_len() * 8 + 6 * self.padded_row() * 8) as u64
+    /// Bytes of one thread's working memory on `grid` (before the stencil exists): its ring
+    /// of line rows, as many stake0 nodes as a move of m·dt spans and its neighbours, and one
+    /// row of outcomes.
+    pub fn scratch_bytes(grid: &crate::grid::Grid) -> u64 {
+        let (nf, ns) = (grid.fee.len(), grid.stake.len());
+        let width = ns.div_ceil(ROW_ALIGN) * ROW_ALIGN;
+        let moves = grid.actions.value(CONTROL_CODES[2]) as f64 * grid.dt / grid.stake.spacing;
+        let rows = (2.0 * moves.ceil() + 2.0).min(ns as f64) as usize;
+        (rows * nf * 2 * CONTROLS * width * 8 + 4 * width * 8) as u64
     }
 
     /// Length of one stake0 node's line rows (every fee plane) in a thread's ring.
