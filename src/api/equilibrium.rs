@@ -158,7 +158,8 @@ pub(super) fn check_fits(
     let slices = bytes(&[2, 2, slice, 8]).saturating_add(bytes(&[2, slice, 1 + 1]));
     let mut working = match device {
         Device::Cpu { threads } => {
-            let stencil = crate::cpu::stencil::Stencil::bytes(g.fee_points as usize, g.stake_points as usize);
+            let stencil =
+                crate::cpu::stencil::Stencil::bytes(g.fee_points as usize, g.stake_points as usize);
             let scratch = crate::cpu::stencil::Stencil::scratch_bytes(&scenario.grid());
             let sweep = slices
                 .saturating_add(stencil)

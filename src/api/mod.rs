@@ -316,15 +316,21 @@ impl Solver {
                         .into(),
                 ))
             }
-            Resolved::Cpu => Device::Cpu {
-                threads: match options.threads {
-                    Some(0) => {
-                        return Err(Error::Input("threads = 0: give at least one thread".into()))
-                    }
-                    Some(n) => n,
-                    None => team::default_threads(),
-                },
-            },
+            Resolved::Cpu => {
+                // A bad MMGAME_CPU_ISA is an input error for every CPU solve.
+                crate::cpu::isa::Isa::selected()?;
+                Device::Cpu {
+                    threads: match options.threads {
+                        Some(0) => {
+                            return Err(Error::Input(
+                                "threads = 0: give at least one thread".into(),
+                            ))
+                        }
+                        Some(n) => n,
+                        None => team::default_threads(),
+                    },
+                }
+            }
             Resolved::Gpu => {
                 let gpu = self.gpu(options.adapter.as_deref())?;
                 let precision = options.precision.unwrap_or(Precision::F32);
