@@ -3,5 +3,6 @@
 pub mod equilibrium;
 pub mod isa;
 pub mod notebook;
+pub mod notebook_rows;
 pub mod simd;
 pub mod stencil;

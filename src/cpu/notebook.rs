@@ -22,6 +22,9 @@ use std::time::Instant;
 use crate::gain::{GainTables, StepGains};
 use crate::team;
 
+use super::isa::Isa;
+use super::notebook_rows::{self, ChunkTables, RowIo};
+
 use crate::config::SolverConfig;
 use crate::error::Error;
 use crate::grid::{
@@ -38,10 +41,14 @@ pub struct StepKernel<'a> {
     pub gains: &'a GainTables,
     /// |value(a) − value(b)| per pair of codes (a, b): one step of the policy change.
     pub action_change: [u64; PAIR_CODES],
+    /// The action value of each code (−m, 0, m, and the initial 1).
+    pub action_value: [f64; ACTION_CODES],
     /// e^(−r t)·dt·fee_factor, per `fee_index · 16 + pair`.
     pub fee_gain: Vec<f64>,
     /// holding_rate_i(t)·dt·S' per agent, per `stake_index · 4 + code`.
     pub holding: [Vec<f64>; 2],
+    /// Agent 1's holding cost per code, contiguous along stake1 (for the vector path).
+    pub holding1: [Vec<f64>; ACTION_CODES],
 }
 
 impl<'a> StepKernel<'a> {
@@ -53,10 +60,18 @@ impl<'a> StepKernel<'a> {
         t: usize,
     ) -> Self {
         let StepGains { fee_gain, holding } = StepGains::new(game, grid, gains, &tr.stake_post, t);
+        let ns = grid.stake.len();
+        let holding1 = std::array::from_fn(|c| {
+            (0..ns)
+                .map(|s1| holding[1][s1 * ACTION_CODES + c])
+                .collect()
+        });
         StepKernel {
+            holding1,
             ns: grid.stake.len(),
             tr,
             gains,
+            action_value: std::array::from_fn(|c| grid.actions.value(c as u8) as f64),
             action_change: std::array::from_fn(|p| {
                 let value = |c: usize| grid.actions.value(c as u8);
                 value(p / ACTION_CODES).abs_diff(value(p % ACTION_CODES))
@@ -81,7 +96,7 @@ impl<'a> StepKernel<'a> {
 
     /// What the kernels read for one row (fee, stake0), gathered once so that the loop over
     /// stake1 indexes small fixed-size arrays.
-    fn row(&self, fee: usize, s0: usize) -> Row<'_> {
+    pub(super) fn row(&self, fee: usize, s0: usize) -> StepRow<'_> {
         let (ns, tr) = (self.ns, self.tr);
         let pairs = fee * PAIR_CODES..(fee + 1) * PAIR_CODES;
         let codes = s0 * ACTION_CODES..(s0 + 1) * ACTION_CODES;
@@ -100,7 +115,9 @@ impl<'a> StepKernel<'a> {
                     .0
             })
         };
-        Row {
+        StepRow {
+            kernel: self,
+            s0,
             fee_gain: self.fee_gain[pairs.clone()].try_into().expect("16 pairs"),
             fee_nearest: slice_offsets(&tr.fee_nearest),
             fee_step: slice_offsets(&tr.fee_step),
@@ -137,7 +154,9 @@ pub fn best_response_at(
 }
 
 /// One row's share of the step tables. Offsets are premultiplied into flat slice indices.
-struct Row<'a> {
+pub struct StepRow<'a> {
+    kernel: &'a StepKernel<'a>,
+    pub(super) s0: usize,
     /// e^(−r t)·dt·f'·φ(f') per action pair.
     fee_gain: [f64; PAIR_CODES],
     /// Nearest fee node of the post-move fee, per pair, times stake_points².
@@ -160,7 +179,44 @@ struct Stake1<'a> {
     holding: &'a [f64; ACTION_CODES],
 }
 
-impl Row<'_> {
+impl StepRow<'_> {
+    /// Agent 0's holding cost·dt at this row's stake0 under its code `c0`.
+    pub(super) fn s0_holding(&self, c0: usize) -> f64 {
+        self.s0_holding[c0]
+    }
+
+    /// e^(−r t)·dt·f'·φ(f') under codes `c`.
+    pub(super) fn fee_gain(&self, c: [u8; 2]) -> f64 {
+        self.fee_gain[pair(c[0], c[1])]
+    }
+
+    /// The flat index of (nearest fee node, nearest stake0 node, stake1 = 0) under codes
+    /// (c0, c1): the evaluation's lookup is this plus the nearest stake1 node.
+    pub(super) fn nearest_base(&self, c0: u8, c1: u8) -> usize {
+        self.fee_nearest[pair(c0, c1)] + self.s0_nearest[c0 as usize]
+    }
+
+    /// The same for the best response's stepped nodes.
+    pub(super) fn step_base(&self, c0: u8, c1: u8) -> usize {
+        self.fee_step[pair(c0, c1)] + self.s0_step[c0 as usize]
+    }
+
+    /// One state alone (stake1 node `s1`, old codes `old`): both agents' values and new
+    /// codes, by the state-by-state kernels.
+    pub(super) fn state(
+        &self,
+        s1: usize,
+        old: [u8; 2],
+        v_old_next: [&[f64]; 2],
+        v_new_next: [&[f64]; 2],
+    ) -> ([f64; 2], [u8; 2]) {
+        let st = self.kernel.stake1(s1);
+        let values = evaluate_cell(self, s1, &st, old, v_old_next);
+        let new0 = best_response_cell::<0>(self, s1, &st, old[1], v_new_next[0]);
+        let new1 = best_response_cell::<1>(self, s1, &st, new0 & 3, v_new_next[1]);
+        (values, [new0, new1])
+    }
+
     /// gain_i·dt at the post-move point of this row's stake1 node `s1` under codes (c0, c1).
     #[inline(always)]
     fn gain_dt<const AGENT: usize>(
@@ -196,7 +252,13 @@ fn lookup(v: &[f64], i: usize) -> f64 {
 /// and the previous iteration's values at t+1, looked up at the nearest node of the physical
 /// post-move point.
 #[inline(always)]
-fn evaluate_cell(row: &Row, s1: usize, st: &Stake1, c: [u8; 2], v_next: [&[f64]; 2]) -> [f64; 2] {
+fn evaluate_cell(
+    row: &StepRow,
+    s1: usize,
+    st: &Stake1,
+    c: [u8; 2],
+    v_next: [&[f64]; 2],
+) -> [f64; 2] {
     let next = row.fee_nearest[pair(c[0], c[1])]
         + row.s0_nearest[c[0] as usize]
         + st.nearest[c[1] as usize] as usize;
@@ -212,7 +274,7 @@ fn evaluate_cell(row: &Row, s1: usize, st: &Stake1, c: [u8; 2], v_next: [&[f64];
 /// with the largest total wins.
 #[inline(always)]
 fn best_response_cell<const AGENT: usize>(
-    row: &Row,
+    row: &StepRow,
     s1: usize,
     st: &Stake1,
     other: u8,
@@ -249,49 +311,18 @@ fn best_response_cell<const AGENT: usize>(
 }
 
 /// One time step for one row (fee, stake0): evaluate, then agent 0's and agent 1's best
-/// responses, state by state (each state reads only its own actions, so the three kernels can
-/// run back to back per state). Returns Σ|a_new − a_old| over the row.
-#[allow(clippy::too_many_arguments)]
-fn step_row(
-    k: &StepKernel,
-    fee: usize,
-    s0: usize,
-    actions: [&mut [u8]; 2],
-    v_old_next: [&[f64]; 2],
-    v_new_next: [&[f64]; 2],
-    out: [&mut [f64]; 2],
-) -> u64 {
+/// responses (each state reads only its own actions, so the three kernels can run back to
+/// back per state), on vectors of states where they allow it (`notebook_rows`). Returns
+/// Σ|a_new − a_old| over the row.
+fn step_row(k: &StepKernel, run: &RowRun, fee: usize, s0: usize, io: RowIo) -> u64 {
     let row = k.row(fee, s0);
-    let [a0, a1] = actions;
-    let [out0, out1] = out;
-    let tr = k.tr;
-    let mut change = 0;
-    let stake1 = tr
-        .stake_nearest
-        .as_chunks()
-        .0
-        .iter()
-        .zip(tr.stake_step.as_chunks().0)
-        .zip(k.holding[1].as_chunks().0);
-    let cells = a0
-        .iter_mut()
-        .zip(a1.iter_mut())
-        .zip(out0.iter_mut().zip(out1.iter_mut()));
-    for (s1, (((a0, a1), (o0, o1)), ((nearest, step), holding))) in cells.zip(stake1).enumerate() {
-        let st = Stake1 {
-            nearest,
-            step,
-            holding,
-        };
-        // Codes are < 4; masking lets the compiler drop the bounds checks on the code tables.
-        let old = [*a0 & 3, *a1 & 3];
-        [*o0, *o1] = evaluate_cell(&row, s1, &st, old, v_old_next);
-        let new0 = best_response_cell::<0>(&row, s1, &st, old[1], v_new_next[0]);
-        let new1 = best_response_cell::<1>(&row, s1, &st, new0 & 3, v_new_next[1]);
-        (*a0, *a1) = (new0, new1);
-        change += k.action_change[pair(old[0], new0)] + k.action_change[pair(old[1], new1)];
-    }
-    change
+    notebook_rows::step_row(run.isa, k, run.chunks, &row, io)
+}
+
+/// What every row of a solve shares: the vector path's tables and instruction set.
+struct RowRun<'a> {
+    chunks: &'a ChunkTables,
+    isa: Isa,
 }
 
 /// Solves the `notebook` scheme on up to `threads` threads. `observer` hears of each
@@ -305,11 +336,17 @@ pub fn solve(
     observer: &mut dyn Observer,
 ) -> Result<Solution, Error> {
     let start = Instant::now();
+    let isa = Isa::selected()?;
     let (nt, nf, ns) = (grid.time.len(), grid.fee.len(), grid.stake.len());
     let slice = grid.slice_len();
     let per_agent = nt * slice;
     let tr = Transitions::notebook(game, grid);
     let gains = GainTables::new(game, grid, &tr.fee_post, &tr.stake_post, threads)?;
+    let chunks = ChunkTables::new(&tr, &gains.stake_factor, ns);
+    let run = RowRun {
+        chunks: &chunks,
+        isa,
+    };
     let kernels: Vec<StepKernel> = (0..nt - 1)
         .map(|t| StepKernel::new(game, grid, &tr, &gains, t))
         .collect();
@@ -330,7 +367,7 @@ pub fn solve(
             per_agent,
             slice,
         };
-        let changed = iteration_on_team(&kernels, &shared, threads, ns, cancel)?;
+        let changed = iteration_on_team(&kernels, &run, &shared, threads, ns, cancel)?;
         let change = changed as f64 / (nf * ns) as f64;
         policy_change.push(change);
         observer.event(&Event::Iteration {
@@ -361,6 +398,7 @@ pub fn solve(
 /// Σ|a_new − a_old| over the grid.
 fn iteration_on_team(
     kernels: &[StepKernel],
+    run: &RowRun,
     shared: &Shared,
     threads: usize,
     ns: usize,
@@ -377,15 +415,13 @@ fn iteration_on_team(
             let cells = actions.into_iter().zip(out);
             for (n, ((a0, a1), (o0, o1))) in cells.enumerate() {
                 let row = mine.start + n;
-                changed += step_row(
-                    k,
-                    row / ns,
-                    row % ns,
-                    [a0, a1],
+                let io = RowIo {
+                    actions: [a0, a1],
                     v_old_next,
                     v_new_next,
-                    [o0, o1],
-                );
+                    out: [o0, o1],
+                };
+                changed += step_row(k, run, row / ns, row % ns, io);
             }
             barrier.wait()?;
         }

@@ -35,6 +35,8 @@ pub trait Simd: Copy {
     fn lt(a: Self::V, b: Self::V) -> Self::M;
     fn and(a: Self::M, b: Self::M) -> Self::M;
     fn or(a: Self::M, b: Self::M) -> Self::M;
+    /// Whether any lane of `m` is set.
+    fn any(m: Self::M) -> bool;
     /// `yes` where `m`, else `no`.
     fn select(m: Self::M, yes: Self::V, no: Self::V) -> Self::V;
 }
@@ -106,6 +108,10 @@ impl Simd for Scalar {
     #[inline(always)]
     fn or(a: bool, b: bool) -> bool {
         a | b
+    }
+    #[inline(always)]
+    fn any(m: bool) -> bool {
+        m
     }
     #[inline(always)]
     fn select(m: bool, yes: f64, no: f64) -> f64 {
@@ -185,6 +191,10 @@ impl Simd for Sse2 {
         unsafe { _mm_or_pd(a, b) }
     }
     #[inline(always)]
+    fn any(m: __m128d) -> bool {
+        unsafe { _mm_movemask_pd(m) != 0 }
+    }
+    #[inline(always)]
     fn select(m: __m128d, yes: __m128d, no: __m128d) -> __m128d {
         unsafe { _mm_or_pd(_mm_and_pd(m, yes), _mm_andnot_pd(m, no)) }
     }
@@ -255,6 +265,10 @@ impl Simd for Avx2 {
         unsafe { _mm256_or_pd(a, b) }
     }
     #[inline(always)]
+    fn any(m: __m256d) -> bool {
+        unsafe { _mm256_movemask_pd(m) != 0 }
+    }
+    #[inline(always)]
     fn select(m: __m256d, yes: __m256d, no: __m256d) -> __m256d {
         unsafe { _mm256_blendv_pd(no, yes, m) }
     }
@@ -323,6 +337,10 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn or(a: __mmask8, b: __mmask8) -> __mmask8 {
         a | b
+    }
+    #[inline(always)]
+    fn any(m: __mmask8) -> bool {
+        m != 0
     }
     #[inline(always)]
     fn select(m: __mmask8, yes: __m512d, no: __m512d) -> __m512d {
