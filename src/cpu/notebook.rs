@@ -351,8 +351,8 @@ pub fn solve(
         .map(|t| StepKernel::new(game, grid, &tr, &gains, t))
         .collect();
 
-    let mut v_old = team::zeroed_written(threads, 2 * per_agent)?;
-    let mut v_new = team::zeroed_written(threads, 2 * per_agent)?;
+    let mut ring = team::zeroed_written(threads, 2 * per_agent)?;
+    let zeros = team::zeroed_written(threads, slice)?;
     // The notebook starts every action at 1, which is not a control (unless m = 1).
     let mut actions = vec![INITIAL_ACTION; 2 * per_agent];
     let mut policy_change = Vec::new();
@@ -361,10 +361,11 @@ pub fn solve(
 
     for iteration in 0..solver.max_iterations as usize {
         let shared = Shared {
-            v_old: &v_old,
-            v_new: v_new.as_mut_ptr(),
+            ring: ring.as_mut_ptr(),
+            zeros: &zeros,
             actions: actions.as_mut_ptr(),
-            per_agent,
+            iteration,
+            nt,
             slice,
         };
         let changed = iteration_on_team(&kernels, &run, &shared, threads, ns, cancel)?;
@@ -374,9 +375,6 @@ pub fn solve(
             iteration: iteration + 1,
             policy_change: change,
         });
-        // v_old = v_new. Swapping is enough: the next iteration rewrites every slice t < N_T−1
-        // of v_new before reading it, and the last slice is 0 in both.
-        std::mem::swap(&mut v_old, &mut v_new);
         if change < solver.tolerance {
             converged = true;
             break;
@@ -385,7 +383,11 @@ pub fn solve(
 
     Ok(Solution {
         shape: [2, nt, nf, ns, ns],
-        values: Values::F64(v_old),
+        // No iteration leaves the ring at zero, which is the answer.
+        values: Values::F64(match policy_change.len() {
+            0 => ring,
+            done => unroll(ring, done - 1, nt, slice),
+        }),
         policy: actions,
         policy_change,
         converged,
@@ -410,8 +412,8 @@ fn iteration_on_team(
         let mut changed = 0;
         for (t, k) in kernels.iter().enumerate().rev() {
             // SAFETY: see `Shared`.
-            let (actions, v_new_next, out) = unsafe { shared.step(t, mine.clone(), ns) };
-            let v_old_next = shared.v_old_next(t);
+            let (actions, [v_old_next, v_new_next], out) =
+                unsafe { shared.step(t, mine.clone(), ns) };
             let cells = actions.into_iter().zip(out);
             for (n, ((a0, a1), (o0, o1))) in cells.enumerate() {
                 let row = mine.start + n;
@@ -432,15 +434,23 @@ fn iteration_on_team(
 
 /// The arrays of one iteration, shared by the team's threads.
 ///
-/// Within time step t, each thread writes only its own rows of slice t of `v_new` and of the
-/// actions, and every thread reads slice t+1 of `v_new` and `v_old`, which nobody writes during
-/// step t; the barrier after each step orders the steps. So the mutable row ranges handed out
-/// by [`Shared::step`] never alias each other or the shared slices.
+/// Values live in one ring of N_T − 1 + 1 slices per agent instead of two whole value sets
+/// (old and new): iteration i keeps v_new[t] in slot (t + 2i) mod N_T, so that step t writes
+/// over v_old[t + 2], which step t + 1 read last, and reads v_old[t + 1] and v_new[t + 1]
+/// from the other two slots it touches. The last time slice is 0 in every iteration and is
+/// one shared slice of zeros. Less memory to stream through the caches: on 31×61²×9 the ring
+/// is 16.6 MB where the two value sets were 33 MB.
+///
+/// Within time step t, each thread writes only its own rows of slot (t + 2i) and of the
+/// actions at t, and every thread reads the slots of v_old[t + 1] and v_new[t + 1], which
+/// nobody writes during step t; the barrier after each step orders the steps. So the mutable
+/// row ranges handed out by [`Shared::step`] never alias each other or the shared slices.
 struct Shared<'a> {
-    v_old: &'a [f64],
-    v_new: *mut f64,
+    ring: *mut f64,
+    zeros: &'a [f64],
     actions: *mut u8,
-    per_agent: usize,
+    iteration: usize,
+    nt: usize,
     slice: usize,
 }
 
@@ -451,43 +461,64 @@ unsafe impl Sync for Shared<'_> {}
 type RowPairs<'a, T> =
     std::iter::Zip<std::slice::ChunksExactMut<'a, T>, std::slice::ChunksExactMut<'a, T>>;
 
+/// The ring slot of time slice `t` of the value set computed in iteration `iteration` (the
+/// values before the first iteration count as iteration −1: all zeros, any slot will do).
+fn slot(t: usize, iteration: isize, nt: usize) -> usize {
+    (t as isize + 2 * iteration).rem_euclid(nt as isize) as usize
+}
+
 impl<'a> Shared<'a> {
-    fn v_old_next(&self, t: usize) -> [&'a [f64]; 2] {
-        let at = |agent: usize| {
-            let start = agent * self.per_agent + (t + 1) * self.slice;
-            &self.v_old[start..start + self.slice]
+    /// Time slice `t` of the values computed in iteration `iteration`, both agents.
+    ///
+    /// SAFETY: nobody may write that slot while the slices are in use.
+    unsafe fn values(&self, t: usize, iteration: isize) -> [&'a [f64]; 2] {
+        if t == self.nt - 1 {
+            return [self.zeros, self.zeros];
+        }
+        let at = |agent: usize| -> &'a [f64] {
+            let start = (agent * self.nt + slot(t, iteration, self.nt)) * self.slice;
+            std::slice::from_raw_parts(self.ring.add(start), self.slice)
         };
         [at(0), at(1)]
     }
 
-    /// The rows `rows` of step t (both agents' actions and values, row by row) and this
-    /// iteration's values at t+1.
+    /// The rows `rows` of step t (both agents' actions and values, row by row), and the
+    /// previous and this iteration's values at t+1.
     ///
     /// SAFETY: during step t no other thread may hold rows overlapping `rows`, and nobody may
-    /// write slice t+1.
+    /// write the slots of t+1.
+    #[allow(clippy::type_complexity)]
     unsafe fn step(
         &self,
         t: usize,
         rows: std::ops::Range<usize>,
         ns: usize,
-    ) -> (RowPairs<'a, u8>, [&'a [f64]; 2], RowPairs<'a, f64>) {
+    ) -> (RowPairs<'a, u8>, [[&'a [f64]; 2]; 2], RowPairs<'a, f64>) {
+        let i = self.iteration as isize;
         let span = rows.start * ns..rows.end * ns;
-        let mine = |base: usize| base + t * self.slice + span.start;
         let len = span.len();
         let act = |agent: usize| {
-            std::slice::from_raw_parts_mut(self.actions.add(mine(agent * self.per_agent)), len)
+            let start = (agent * self.nt + t) * self.slice + span.start;
+            std::slice::from_raw_parts_mut(self.actions.add(start), len)
         };
         let out = |agent: usize| {
-            std::slice::from_raw_parts_mut(self.v_new.add(mine(agent * self.per_agent)), len)
-        };
-        let next = |agent: usize| -> &'a [f64] {
-            let start = agent * self.per_agent + (t + 1) * self.slice;
-            std::slice::from_raw_parts(self.v_new.add(start), self.slice)
+            let start = (agent * self.nt + slot(t, i, self.nt)) * self.slice + span.start;
+            std::slice::from_raw_parts_mut(self.ring.add(start), len)
         };
         (
             act(0).chunks_exact_mut(ns).zip(act(1).chunks_exact_mut(ns)),
-            [next(0), next(1)],
+            [self.values(t + 1, i - 1), self.values(t + 1, i)],
             out(0).chunks_exact_mut(ns).zip(out(1).chunks_exact_mut(ns)),
         )
     }
+}
+
+/// The ring after iteration `last` as whole value sets in time order, (agent, time, …), in
+/// place: each agent's slots rotated so that t = 0 comes first, and the last slice zeroed.
+fn unroll(mut ring: Vec<f64>, last: usize, nt: usize, slice: usize) -> Vec<f64> {
+    for agent in ring.chunks_exact_mut(nt * slice) {
+        agent.rotate_left(slot(0, last as isize, nt) * slice);
+        agent[(nt - 1) * slice..].fill(0.0);
+    }
+    ring
 }
