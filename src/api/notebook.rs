@@ -7,13 +7,15 @@ use crate::resources::check_memory;
 use crate::scheme::{BackendInfo, Observer};
 use crate::simulate::notebook_path;
 
-/// Memory the CPU `notebook` solver holds: two value arrays (f64), the actions (one byte
-/// each), the int8 policy written out, and the gain tables.
+/// Memory the CPU `notebook` solver holds: one ring of value slices (f64, one set of values
+/// and a slice of zeros), the actions (one byte each), the int8 policy written out, and the
+/// gain tables twice (as built, and laid out along stake1 for the vector path).
 pub fn cpu_bytes(s: &Scenario) -> u64 {
     let g = &s.grid;
     g.all_states()
-        .saturating_mul(2 * 8 + 1 + 1)
-        .saturating_add(g.gain_table_bytes())
+        .saturating_mul(8 + 1 + 1)
+        .saturating_add(g.slice_states().saturating_mul(8))
+        .saturating_add(g.gain_table_bytes().saturating_mul(2))
 }
 
 /// Host memory of a GPU `notebook` solve in `precision`: the values and actions read back
