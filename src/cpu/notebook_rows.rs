@@ -118,7 +118,6 @@ fn step_row_body<S: Simd>(k: &StepKernel, t: &ChunkTables, row: &StepRow, io: Ro
     while b < ns {
         let (c0, c1) = (a0[b] & 3, a1[b] & 3);
         let uniform = b + S::N <= ns
-            && t.uniform_end[c1 as usize][b] >= b + S::N
             && a0[b..b + S::N].iter().all(|&c| c & 3 == c0)
             && a1[b..b + S::N].iter().all(|&c| c & 3 == c1);
         if !uniform {
@@ -136,6 +135,7 @@ fn step_row_body<S: Simd>(k: &StepKernel, t: &ChunkTables, row: &StepRow, io: Ro
             row,
             b,
             old: [c0, c1],
+            interior: t.uniform_end[c1 as usize][b] >= b + S::N,
         };
         let v = chunk.evaluate::<S>(v_old_next);
         S::store(v[0], &mut o0[b..]);
@@ -173,6 +173,9 @@ struct Chunk<'a> {
     row: &'a StepRow<'a>,
     b: usize,
     old: [u8; 2],
+    /// Whether every stake1 shift the chunk reads is the same for all its nodes (away from
+    /// the row's edges): then a lookup is one shifted load, else one load per node.
+    interior: bool,
 }
 
 impl Chunk<'_> {
@@ -194,12 +197,32 @@ impl Chunk<'_> {
     #[inline(always)]
     fn evaluate<S: Simd>(&self, v_old_next: [&[f64]; 2]) -> [S::V; 2] {
         let [c0, c1] = self.old;
-        let shift = self.t.near_shift[c1 as usize][self.b];
-        let at = (self.row.nearest_base(c0, c1) as isize + self.b as isize + shift) as usize;
+        let base = self.row.nearest_base(c0, c1);
+        let shifts = &self.t.near_shift[c1 as usize];
         [
-            S::add(self.gain::<S>(0, self.old), S::load(&v_old_next[0][at..])),
-            S::add(self.gain::<S>(1, self.old), S::load(&v_old_next[1][at..])),
+            S::add(
+                self.gain::<S>(0, self.old),
+                self.lookup::<S>(v_old_next[0], base, shifts),
+            ),
+            S::add(
+                self.gain::<S>(1, self.old),
+                self.lookup::<S>(v_old_next[1], base, shifts),
+            ),
         ]
+    }
+
+    /// V(t+1) at `base` plus each state's stake1 node moved by its shift in `shifts`.
+    #[inline(always)]
+    fn lookup<S: Simd>(&self, v: &[f64], base: usize, shifts: &[isize]) -> S::V {
+        let b = self.b;
+        if self.interior {
+            return S::load(&v[(base as isize + b as isize + shifts[b]) as usize..]);
+        }
+        let mut lanes = [0.0f64; 8];
+        for (l, x) in lanes[..S::N].iter_mut().enumerate() {
+            *x = v[(base as isize + (b + l) as isize + shifts[b + l]) as usize];
+        }
+        S::load(&lanes)
     }
 
     /// Agent `AGENT`'s total under codes `c`: gain·dt plus this iteration's V(t+1) at the
@@ -207,9 +230,9 @@ impl Chunk<'_> {
     /// and the vector intrinsics in them with them.
     #[inline(always)]
     fn total<S: Simd, const AGENT: usize>(&self, c: [u8; 2], v_next: &[f64]) -> S::V {
-        let shift = self.t.step_shift[c[1] as usize][self.b];
-        let at = (self.row.step_base(c[0], c[1]) as isize + self.b as isize + shift) as usize;
-        S::add(self.gain::<S>(AGENT, c), S::load(&v_next[at..]))
+        let shifts = &self.t.step_shift[c[1] as usize];
+        let next = self.lookup::<S>(v_next, self.row.step_base(c[0], c[1]), shifts);
+        S::add(self.gain::<S>(AGENT, c), next)
     }
 
     /// Agent 0's best control against agent 1's old code (codes as f64 lanes).
@@ -260,4 +283,103 @@ fn argmax<S: Simd>(totals: [S::V; 3]) -> S::V {
         S::splat(CONTROL_CODES[2] as f64),
         best,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Scenario;
+    use crate::cpu::isa::Isa;
+    use crate::gain::GainTables;
+
+    /// One time step of every row, on vectors (each instruction set this CPU has) and state
+    /// by state (`StepRow::state`): the same values in every bit, the same new actions and
+    /// the same policy change. The old actions mix runs of equal codes (the vector path)
+    /// with odd ones (the state-by-state path), and include the initial code.
+    fn check(overrides: &[&str]) {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        let sc = Scenario::from_toml("", "test", &o).expect("scenario");
+        let (game, grid) = (sc.game(), sc.grid());
+        let (nf, ns, slice) = (grid.fee.len(), grid.stake.len(), grid.slice_len());
+        let tr = Transitions::notebook(&game, &grid);
+        let gains = GainTables::new(&game, &grid, &tr.fee_post, &tr.stake_post, 1).unwrap();
+        let tables = ChunkTables::new(&tr, &gains.stake_factor, ns);
+        let k = StepKernel::new(&game, &grid, &tr, &gains, grid.time.len() - 2);
+        let mut x = 7u64;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let v: Vec<Vec<f64>> = (0..4)
+            .map(|_| (0..slice).map(|_| (next() % 1000) as f64 * 0.37).collect())
+            .collect();
+        let codes: Vec<Vec<u8>> = (0..2)
+            .map(|_| {
+                (0..slice)
+                    .map(|i| {
+                        if next() % 7 == 0 {
+                            (next() % 4) as u8
+                        } else {
+                            (i / 20 % 3) as u8
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+            if isa > Isa::best() {
+                continue;
+            }
+            for r in 0..nf * ns {
+                let row = k.row(r / ns, r % ns);
+                let span = r * ns..(r + 1) * ns;
+                let (mut a0, mut a1) = (
+                    codes[0][span.clone()].to_vec(),
+                    codes[1][span.clone()].to_vec(),
+                );
+                let (mut o0, mut o1) = (vec![0.0; ns], vec![0.0; ns]);
+                let io = RowIo {
+                    actions: [&mut a0, &mut a1],
+                    v_old_next: [&v[0], &v[1]],
+                    v_new_next: [&v[2], &v[3]],
+                    out: [&mut o0, &mut o1],
+                };
+                let change = step_row(isa, &k, &tables, &row, io);
+                let mut expected = 0;
+                for s1 in 0..ns {
+                    let old = [codes[0][r * ns + s1] & 3, codes[1][r * ns + s1] & 3];
+                    let (values, new) = row.state(s1, old, [&v[0], &v[1]], [&v[2], &v[3]]);
+                    let got = ([o0[s1].to_bits(), o1[s1].to_bits()], [a0[s1], a1[s1]]);
+                    let want = ([values[0].to_bits(), values[1].to_bits()], new);
+                    assert_eq!(got, want, "{overrides:?} {isa:?}: row {r}, stake1 {s1}");
+                    expected += k.action_change[pair(old[0], new[0])]
+                        + k.action_change[pair(old[1], new[1])];
+                }
+                assert_eq!(change, expected, "{overrides:?} {isa:?}: row {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn vector_rows_equal_the_state_by_state_kernels_in_every_bit() {
+        check(&[
+            "grid.fee_points=5",
+            "grid.stake_points=61",
+            "grid.time_points=4",
+        ]);
+        check(&[
+            "grid.fee_points=3",
+            "grid.stake_points=37",
+            "grid.time_points=9",
+            "grid.control=1",
+        ]);
+        check(&[
+            "grid.fee_points=4",
+            "grid.stake_points=29",
+            "grid.time_points=3",
+            "model.fee_rule=\"sum\"",
+        ]);
+    }
 }
