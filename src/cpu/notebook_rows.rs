@@ -113,13 +113,20 @@ fn step_row_body<S: Simd>(k: &StepKernel, t: &ChunkTables, row: &StepRow, io: Ro
     let mut change = 0;
     // The vector path's share of the policy change, per lane (whole numbers: exact in f64).
     let mut vector_change = S::splat(0.0);
-    let mut lanes = [[0.0f64; 8]; 2];
+    let mut lanes = [[0.0f64; 8]; 4];
     let mut b = 0;
     while b < ns {
+        // A row's last states go as the last S::N of the row; the lanes before `b` are done
+        // (their actions are already new) and are computed again but not kept.
+        let start = if b + S::N <= ns || ns < S::N {
+            b
+        } else {
+            ns - S::N
+        };
         let (c0, c1) = (a0[b] & 3, a1[b] & 3);
-        let uniform = b + S::N <= ns
-            && a0[b..b + S::N].iter().all(|&c| c & 3 == c0)
-            && a1[b..b + S::N].iter().all(|&c| c & 3 == c1);
+        let uniform = start + S::N <= ns
+            && a0[b..start + S::N].iter().all(|&c| c & 3 == c0)
+            && a1[b..start + S::N].iter().all(|&c| c & 3 == c1);
         if !uniform {
             let old = [c0, c1];
             let (v, new) = row.state(b, old, v_old_next, v_new_next);
@@ -133,34 +140,44 @@ fn step_row_body<S: Simd>(k: &StepKernel, t: &ChunkTables, row: &StepRow, io: Ro
             k,
             t,
             row,
-            b,
+            b: start,
             old: [c0, c1],
-            interior: t.uniform_end[c1 as usize][b] >= b + S::N,
+            interior: t.uniform_end[c1 as usize][start] >= start + S::N,
         };
         let v = chunk.evaluate::<S>(v_old_next);
-        S::store(v[0], &mut o0[b..]);
-        S::store(v[1], &mut o1[b..]);
         let new0 = chunk.best_response0::<S>(v_new_next[0]);
         let new1 = chunk.best_response1::<S>(new0, v_new_next[1]);
         // |value(new) − value(old)|, with a control's value (code − 1)·m.
         let one = S::splat(1.0);
+        let mut step = S::splat(0.0);
         for (new, old) in [(new0, c0), (new1, c1)] {
             let value = S::mul(S::sub(new, one), S::splat(k.action_value[2]));
-            let step = S::abs(S::sub(value, S::splat(k.action_value[old as usize])));
-            vector_change = S::add(vector_change, step);
+            let moved = S::abs(S::sub(value, S::splat(k.action_value[old as usize])));
+            step = S::add(step, moved);
         }
         // Codes to bytes through the bits of code + 2⁵²: the code is the low byte. (`as u8`
         // on an f64 saturates and checks for NaN, lane by lane: it took a quarter of the row.)
         let magic = S::splat(CODE_BITS);
         S::store(S::add(new0, magic), &mut lanes[0]);
         S::store(S::add(new1, magic), &mut lanes[1]);
-        for (a, l) in a0[b..b + S::N].iter_mut().zip(&lanes[0]) {
-            *a = l.to_bits() as u8;
+        let keep = b - start..S::N;
+        for l in keep.clone() {
+            [a0[start + l], a1[start + l]] =
+                [lanes[0][l].to_bits() as u8, lanes[1][l].to_bits() as u8];
         }
-        for (a, l) in a1[b..b + S::N].iter_mut().zip(&lanes[1]) {
-            *a = l.to_bits() as u8;
+        if keep.start == 0 {
+            S::store(v[0], &mut o0[start..]);
+            S::store(v[1], &mut o1[start..]);
+            vector_change = S::add(vector_change, step);
+        } else {
+            S::store(v[0], &mut lanes[2]);
+            S::store(v[1], &mut lanes[3]);
+            S::store(step, &mut lanes[0]);
+            o0[b..].copy_from_slice(&lanes[2][keep.clone()]);
+            o1[b..].copy_from_slice(&lanes[3][keep.clone()]);
+            change += lanes[0][keep].iter().sum::<f64>() as u64;
         }
-        b += S::N;
+        b = start + S::N;
     }
     S::store(vector_change, &mut lanes[0]);
     change + lanes[0][..S::N].iter().sum::<f64>() as u64
