@@ -20,9 +20,6 @@ use super::notebook::{StepKernel, StepRow};
 use super::simd::Simd;
 use crate::grid::{pair, Transitions, ACTION_CODES, CONTROL_CODES};
 
-/// 2⁵²: a small whole number n added to it gives an f64 whose low mantissa bits are n.
-const CODE_BITS: f64 = 4503599627370496.0;
-
 /// Stake1 tables of the vector path, built once per solve.
 pub struct ChunkTables {
     ns: usize,
@@ -155,21 +152,19 @@ fn step_row_body<S: Simd>(k: &StepKernel, t: &ChunkTables, row: &StepRow, io: Ro
             let moved = S::abs(S::sub(value, S::splat(k.action_value[old as usize])));
             step = S::add(step, moved);
         }
-        // Codes to bytes through the bits of code + 2⁵²: the code is the low byte. (`as u8`
-        // on an f64 saturates and checks for NaN, lane by lane: it took a quarter of the row.)
-        let magic = S::splat(CODE_BITS);
-        S::store(S::add(new0, magic), &mut lanes[0]);
-        S::store(S::add(new1, magic), &mut lanes[1]);
         let keep = b - start..S::N;
-        for l in keep.clone() {
-            [a0[start + l], a1[start + l]] =
-                [lanes[0][l].to_bits() as u8, lanes[1][l].to_bits() as u8];
-        }
         if keep.start == 0 {
+            S::store_bytes(new0, &mut a0[start..]);
+            S::store_bytes(new1, &mut a1[start..]);
             S::store(v[0], &mut o0[start..]);
             S::store(v[1], &mut o1[start..]);
             vector_change = S::add(vector_change, step);
         } else {
+            let mut codes = [[0u8; 8]; 2];
+            S::store_bytes(new0, &mut codes[0]);
+            S::store_bytes(new1, &mut codes[1]);
+            a0[b..].copy_from_slice(&codes[0][keep.clone()]);
+            a1[b..].copy_from_slice(&codes[1][keep.clone()]);
             S::store(v[0], &mut lanes[2]);
             S::store(v[1], &mut lanes[3]);
             S::store(step, &mut lanes[0]);

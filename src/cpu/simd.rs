@@ -37,6 +37,11 @@ pub trait Simd: Copy {
     fn or(a: Self::M, b: Self::M) -> Self::M;
     /// Whether any lane of `m` is set.
     fn any(m: Self::M) -> bool;
+    /// Stores the lanes, whole numbers 0 to 255, as `N` bytes. With vector instructions:
+    /// storing the vector and reading its lanes back one by one stalls on every read (a wide
+    /// store does not forward to narrow loads), which cost more than the rest of the notebook
+    /// scheme's vector path (measured).
+    fn store_bytes(v: Self::V, out: &mut [u8]);
     /// `yes` where `m`, else `no`.
     fn select(m: Self::M, yes: Self::V, no: Self::V) -> Self::V;
 }
@@ -112,6 +117,10 @@ impl Simd for Scalar {
     #[inline(always)]
     fn any(m: bool) -> bool {
         m
+    }
+    #[inline(always)]
+    fn store_bytes(v: f64, out: &mut [u8]) {
+        out[0] = v as u8;
     }
     #[inline(always)]
     fn select(m: bool, yes: f64, no: f64) -> f64 {
@@ -195,6 +204,14 @@ impl Simd for Sse2 {
         unsafe { _mm_movemask_pd(m) != 0 }
     }
     #[inline(always)]
+    fn store_bytes(v: __m128d, out: &mut [u8]) {
+        let bytes = unsafe {
+            let words = _mm_cvttpd_epi32(v);
+            _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(words, words), words))
+        };
+        out[..2].copy_from_slice(&bytes.to_le_bytes()[..2]);
+    }
+    #[inline(always)]
     fn select(m: __m128d, yes: __m128d, no: __m128d) -> __m128d {
         unsafe { _mm_or_pd(_mm_and_pd(m, yes), _mm_andnot_pd(m, no)) }
     }
@@ -269,6 +286,14 @@ impl Simd for Avx2 {
         unsafe { _mm256_movemask_pd(m) != 0 }
     }
     #[inline(always)]
+    fn store_bytes(v: __m256d, out: &mut [u8]) {
+        let bytes = unsafe {
+            let words = _mm256_cvttpd_epi32(v);
+            _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(words, words), words))
+        };
+        out[..4].copy_from_slice(&bytes.to_le_bytes());
+    }
+    #[inline(always)]
     fn select(m: __m256d, yes: __m256d, no: __m256d) -> __m256d {
         unsafe { _mm256_blendv_pd(no, yes, m) }
     }
@@ -341,6 +366,11 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn any(m: __mmask8) -> bool {
         m != 0
+    }
+    #[inline(always)]
+    fn store_bytes(v: __m512d, out: &mut [u8]) {
+        let bytes = unsafe { _mm_cvtsi128_si64(_mm512_cvtepi64_epi8(_mm512_cvttpd_epi64(v))) };
+        out[..8].copy_from_slice(&bytes.to_le_bytes());
     }
     #[inline(always)]
     fn select(m: __mmask8, yes: __m512d, no: __m512d) -> __m512d {
