@@ -154,10 +154,7 @@ impl StepSink for FileSink {
     ) -> Result<(), Error> {
         let table = self.grid.actions.int8_table();
         for (agent, codes) in actions.iter().enumerate() {
-            let row: Vec<i8> = codes
-                .iter()
-                .map(|&c| table[c as usize & 3])
-                .collect();
+            let row: Vec<i8> = codes.iter().map(|&c| table[c as usize & 3]).collect();
             let at = self.offset(agent, t);
             self.policy.write(at, &row)?;
             if t == 0 && self.save_policy == SavePolicy::T0 {

@@ -621,6 +621,10 @@ mod tests {
                         format!("{:e}", r.copy_bandwidth_bytes_per_s_min),
                         format!("{:e}", r.bound_cell_updates_per_s),
                         format!("{:e}", r.efficiency),
+                        format!("{:e}", r.bound_s),
+                        r.kernel_s.map(|x| format!("{x:e}")).unwrap_or_default(),
+                        r.transfer_s.map(|x| format!("{x:e}")).unwrap_or_default(),
+                        r.host_s.map(|x| format!("{x:e}")).unwrap_or_default(),
                     ];
                     writeln!(w, "{}", cells.join(","))?;
                 }
