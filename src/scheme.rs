@@ -265,6 +265,77 @@ pub struct EquilibriumSolution {
     pub values_t0: Values,
     pub diagnostics: Vec<StepDiagnostics>,
     pub solve_seconds: f64,
+    /// Where a GPU sweep's time went; `None` on the CPU.
+    pub gpu_time_split: Option<GpuTimeSplit>,
+}
+
+/// How a [`GpuTimeSplit`] was measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum TimeSource {
+    /// GPU timestamp queries around the kernel and the copies to staging.
+    #[serde(rename = "timestamps")]
+    Timestamps,
+    /// The adapter has no timestamp queries: the host's clock only.
+    #[default]
+    #[serde(rename = "host clock")]
+    HostClock,
+}
+
+/// Where a GPU `equilibrium` sweep's time went, summed over its time steps. The parts overlap
+/// (the kernel of one step runs while the host reads the step before and the writer thread
+/// writes the one before that), so they add up to more than the solve's wall time when the
+/// pipeline works.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct GpuTimeSplit {
+    pub source: TimeSource,
+    /// With timestamps, the kernels' time on the GPU. With the host clock, the time the host
+    /// waited for the GPU (kernels and copies, less what ran while the host worked).
+    pub kernel_seconds: f64,
+    /// Read-back: with timestamps, the GPU's copies into staging; in both cases, the host's
+    /// copying out of the mapped staging buffers.
+    pub transfer_seconds: f64,
+    /// The writer thread's time: splitting the pair codes into actions, converting and
+    /// writing each step (the sink).
+    pub host_seconds: f64,
+    /// The time the host waited for the GPU (host clock), whatever the source.
+    pub wait_seconds: f64,
+    /// Time steps.
+    pub steps: usize,
+}
+
+impl GpuTimeSplit {
+    pub fn new(timestamps: bool) -> Self {
+        GpuTimeSplit {
+            source: if timestamps {
+                TimeSource::Timestamps
+            } else {
+                TimeSource::HostClock
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Adds a step whose staging the host copied out in `read_seconds`, with the step's raw
+    /// timestamps `stamps` (the kernel pass's beginning and end, after the copies; empty
+    /// without them) in ticks of `period_ns` nanoseconds.
+    pub fn add_step(&mut self, read_seconds: f64, stamps: &[u64], period_ns: f32) {
+        self.transfer_seconds += read_seconds;
+        let seconds = |a: u64, b: u64| b.saturating_sub(a) as f64 * period_ns as f64 * 1e-9;
+        match (self.source, stamps) {
+            (TimeSource::Timestamps, &[begin, end, copied]) => {
+                self.kernel_seconds += seconds(begin, end);
+                self.transfer_seconds += seconds(end, copied);
+            }
+            _ => self.kernel_seconds = self.wait_seconds,
+        }
+    }
+
+    /// Seconds per time step of everything but the kernel that the run's wall time
+    /// (`solve_seconds`) did not hide: read-back, conversion and writing not overlapped with
+    /// the GPU, and set-up.
+    pub fn exposed_host_per_step(&self, solve_seconds: f64) -> f64 {
+        (solve_seconds - self.kernel_seconds).max(0.0) / self.steps.max(1) as f64
+    }
 }
 
 impl EquilibriumSolution {

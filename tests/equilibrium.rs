@@ -259,3 +259,38 @@ fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
     assert_eq!(sa.values, sb.values);
     assert_eq!(a.diagnostics, b.diagnostics);
 }
+
+/// The GPU hands steps to the sink on a writer thread: a sink's error still ends the solve
+/// with that error, after the steps before it, in order (t descending).
+#[test]
+fn a_failing_sink_stops_the_gpu_sweep_with_its_error() {
+    use mmgame::error::Error;
+    use mmgame::scheme::{SliceValues, StepSink};
+    struct FailAt(usize, Vec<usize>);
+    impl StepSink for FailAt {
+        fn step(&mut self, t: usize, _: [&[u8]; 2], _: SliceValues<'_>) -> Result<(), Error> {
+            self.1.push(t);
+            if t == self.0 {
+                return Err(Error::Input("disk full".into()));
+            }
+            Ok(())
+        }
+    }
+    let Some(ctx) = gpu() else { return };
+    let s = scenario(
+        "default",
+        &["solver.scheme=equilibrium", "grid.time_points=9"],
+    );
+    let (game, grid) = (s.game(), s.grid());
+    let mut sink = FailAt(4, Vec::new());
+    let r = EquilibriumGpu::new(&ctx, Precision::F32).unwrap().solve(
+        &game,
+        &grid,
+        s.solver.interpolation,
+        &mut sink,
+        &Cancel::new(),
+        &mut Silent,
+    );
+    assert!(matches!(r, Err(Error::Input(m)) if m == "disk full"));
+    assert_eq!(sink.1, [7, 6, 5, 4]);
+}

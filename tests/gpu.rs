@@ -429,3 +429,80 @@ fn kernel_bindings_match_their_explicit_layouts() {
         assert_eq!(declared, listed, "{name}");
     }
 }
+
+/// The pipelined GPU sweep's files: `--save-values all` streams float32 values (the kernel's
+/// own, not widened) equal to a memory run's, the policy equals that run's, summary.json
+/// splits the time, and `plot` reads the float32 values back.
+#[test]
+fn gpu_equilibrium_files_hold_f32_values_and_a_time_split() {
+    use mmgame::api::{Backend, Output, SaveValues, SolveOptions, Solver};
+    let Some(_) = gpu() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mmgame"))
+        .args(["solve", "--scheme", "equilibrium", "--backend", "gpu", "-q"])
+        .args([
+            "--set",
+            "grid.stake_points=21",
+            "--set",
+            "grid.time_points=6",
+        ])
+        .args(["--save-values", "all", "--no-plots", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let values: ndarray::ArrayD<f32> = ndarray_npy::read_npy(out.join("values.npy")).unwrap();
+    let policy: ndarray::ArrayD<i8> = ndarray_npy::read_npy(out.join("policy.npy")).unwrap();
+    assert_eq!(values.shape(), [2, 6, 15, 21, 21]);
+
+    let s = scenario(
+        "default",
+        &[
+            "solver.scheme=equilibrium",
+            "grid.stake_points=21",
+            "grid.time_points=6",
+        ],
+    );
+    let options = SolveOptions {
+        backend: Backend::Gpu,
+        output: Output::Memory,
+        save_values: SaveValues::All,
+        ..Default::default()
+    };
+    let run = Solver::new().solve(&s, &options, &mut Silent).unwrap();
+    let memory = run.equilibrium().unwrap().memory.as_ref().unwrap();
+    let widened: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+    assert_eq!(widened, memory.values);
+    let table = s.grid().actions.int8_table();
+    let codes: Vec<i8> = memory
+        .policy
+        .iter()
+        .map(|&c| table[c as usize & 3])
+        .collect();
+    assert_eq!(policy.iter().copied().collect::<Vec<i8>>(), codes);
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let split = &summary["gpu_time_split"];
+    assert!(["timestamps", "host clock"].contains(&split["source"].as_str().unwrap()));
+    assert_eq!(split["steps"], 5);
+    for key in [
+        "kernel_seconds",
+        "transfer_seconds",
+        "host_seconds",
+        "wait_seconds",
+    ] {
+        let x = split[key].as_f64().unwrap();
+        assert!(x >= 0.0 && x.is_finite(), "{key} = {x}");
+    }
+    assert!(split["kernel_seconds"].as_f64().unwrap() > 0.0);
+    assert!(split["host_seconds"].as_f64().unwrap() > 0.0);
+
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mmgame"))
+        .args(["plot", "--fix", "stake1=0", "--time", "1"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -1,6 +1,7 @@
 //! `Solver::solve` for the `equilibrium` scheme: checks that the run fits before starting,
 //! hands each time step to a sink (policy.npy streamed into the output folder, memory, or
-//! nowhere), then the path and the files.
+//! nowhere), then the path and the files. values.npy (`--save-values all`) is streamed in the
+//! device's precision: float32 from a GPU in f32.
 
 use std::path::Path;
 
@@ -12,7 +13,8 @@ use crate::io::npy::NpyStream;
 use crate::io::summary::{SavePolicy, SaveValues};
 use crate::resources::{bytes, check_address_space, check_memory, human_bytes};
 use crate::scheme::{
-    BackendInfo, Discard, EquilibriumSolution, MemorySink, Observer, SliceValues, StepSink,
+    BackendInfo, Discard, EquilibriumSolution, MemorySink, Observer, Precision, SliceValues,
+    StepSink,
 };
 use crate::simulate::equilibrium_path;
 
@@ -28,7 +30,35 @@ struct FileSink {
     save_policy: SavePolicy,
     /// Both agents' t = 0 actions, for `--save-policy t0`.
     policy_t0: Vec<i8>,
-    values: Option<NpyStream<f64>>,
+    values: Option<ValuesStream>,
+}
+
+/// values.npy streamed in the device's precision: f64 from the CPU (and a GPU in f64),
+/// float32 from a GPU in f32 (widening would double the file and the time to write it, and
+/// add no information).
+enum ValuesStream {
+    F64(NpyStream<f64>),
+    F32(NpyStream<f32>),
+}
+
+impl ValuesStream {
+    fn write(&mut self, at: usize, values: SliceValues<'_>, agent: usize) -> Result<(), Error> {
+        match (self, values) {
+            (ValuesStream::F64(v), SliceValues::F64(s)) => v.write(at, s[agent]),
+            (ValuesStream::F32(v), SliceValues::F32(s)) => v.write(at, s[agent]),
+            // A device hands over its own precision; this stream was made for it.
+            _ => Err(Error::Internal(
+                "values.npy: a step's values are not in the stream's precision".into(),
+            )),
+        }
+    }
+
+    fn persist(self) -> Result<(), Error> {
+        match self {
+            ValuesStream::F64(v) => v.persist(),
+            ValuesStream::F32(v) => v.persist(),
+        }
+    }
 }
 
 impl FileSink {
@@ -37,6 +67,7 @@ impl FileSink {
         grid: &Grid,
         save: SaveValues,
         save_policy: SavePolicy,
+        precision: Precision,
     ) -> Result<Self, Error> {
         let shape = [
             2,
@@ -48,9 +79,15 @@ impl FileSink {
         // The last slice holds action 0 (no action at the horizon): the zero-filled file
         // already does.
         let policy = NpyStream::create(&dir.join("policy.npy"), &shape)?;
-        let values = match save {
-            SaveValues::All => Some(NpyStream::create(&dir.join("values.npy"), &shape)?),
-            SaveValues::T0 => None,
+        let file = dir.join("values.npy");
+        let values = match (save, precision) {
+            (SaveValues::All, Precision::F64) => {
+                Some(ValuesStream::F64(NpyStream::create(&file, &shape)?))
+            }
+            (SaveValues::All, Precision::F32) => {
+                Some(ValuesStream::F32(NpyStream::create(&file, &shape)?))
+            }
+            (SaveValues::T0, _) => None,
         };
         Ok(FileSink {
             grid: grid.clone(),
@@ -116,24 +153,15 @@ impl StepSink for FileSink {
         values: SliceValues<'_>,
     ) -> Result<(), Error> {
         let table = self.grid.actions.int8_table();
-        for agent in 0..2 {
-            let row: Vec<i8> = actions[agent]
-                .iter()
-                .map(|&c| table[c as usize & 3])
-                .collect();
+        for (agent, codes) in actions.iter().enumerate() {
+            let row: Vec<i8> = codes.iter().map(|&c| table[c as usize & 3]).collect();
             let at = self.offset(agent, t);
             self.policy.write(at, &row)?;
             if t == 0 && self.save_policy == SavePolicy::T0 {
                 self.policy_t0.extend_from_slice(&row);
             }
             if let Some(v) = &mut self.values {
-                match values {
-                    SliceValues::F64(s) => v.write(at, s[agent])?,
-                    SliceValues::F32(s) => {
-                        let wide: Vec<f64> = s[agent].iter().map(|&x| x as f64).collect();
-                        v.write(at, &wide)?
-                    }
-                }
+                v.write(at, values, agent)?;
             }
         }
         Ok(())
@@ -166,12 +194,23 @@ pub(super) fn check_fits(
                 .saturating_add(bytes(&[*threads as u64, scratch]));
             sweep.max(g.gain_table_bytes().saturating_add(stencil))
         }
-        Device::Gpu(..) => slices.saturating_add(g.gain_table_bytes()),
+        Device::Gpu(..) => {
+            // The read-back pipeline's staging sets and steps in flight.
+            let per_state = match options.save_values {
+                SaveValues::All => value_bytes,
+                SaveValues::T0 => 0,
+            };
+            let readback = crate::gpu::equilibrium::host_readback_bytes(slice, per_state);
+            slices
+                .saturating_add(g.gain_table_bytes())
+                .saturating_add(readback)
+        }
     };
     if options.output == Output::Memory {
         // Every action slice, and every value slice when asked.
         working = working.saturating_add(bytes(&[2, nt, slice, 1]));
         if options.save_values == SaveValues::All {
+            // MemorySink keeps f64 whatever the device.
             working = working.saturating_add(bytes(&[2, nt, slice, 8]));
         }
     }
@@ -181,7 +220,7 @@ pub(super) fn check_fits(
     };
     let policy = bytes(&[2, nt, slice, 1]);
     let values = match options.save_values {
-        SaveValues::All => bytes(&[2, nt, slice, 8]),
+        SaveValues::All => bytes(&[2, nt, slice, value_bytes]),
         SaveValues::T0 => bytes(&[2, slice, value_bytes]),
     };
     let streamed = match options.save_values {
@@ -215,7 +254,7 @@ fn sweep(
     scenario: &Scenario,
     options: &SolveOptions,
     device: &Device,
-    sink: &mut dyn StepSink,
+    sink: &mut (dyn StepSink + Send),
     observer: &mut dyn Observer,
 ) -> Result<EquilibriumSolution, Error> {
     let (game, grid) = (scenario.game(), scenario.grid());
@@ -246,7 +285,9 @@ pub(super) fn solve(
         };
     let (solution, path, memory) = match &options.output {
         Output::Folder(dir) => {
-            let mut sink = FileSink::create(dir, &grid, options.save_values, options.save_policy)?;
+            let precision = backend.precision;
+            let (save, policy) = (options.save_values, options.save_policy);
+            let mut sink = FileSink::create(dir, &grid, save, policy, precision)?;
             let solution = sweep(scenario, options, device, &mut sink, observer)?;
             // Before any file is moved into place (the t = 0 slice: a non-finite value at
             // t + 1 reaches t = 0 through the payoffs that read it).
@@ -286,6 +327,7 @@ pub(super) fn solve(
             tie_tolerance: backend.precision.tie_tolerance(),
             interpolation: scenario.solver.interpolation,
             save_values: options.save_values,
+            gpu_time_split: solution.gpu_time_split,
             memory,
         }),
         backend,

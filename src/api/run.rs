@@ -50,6 +50,8 @@ pub struct EquilibriumRun {
     pub tie_tolerance: f64,
     pub interpolation: Interpolation,
     pub save_values: SaveValues,
+    /// Where a GPU sweep's time went (`None` on the CPU).
+    pub gpu_time_split: Option<crate::scheme::GpuTimeSplit>,
     /// Every action slice (and every value slice with [`SaveValues::All`]), for a memory
     /// output.
     pub memory: Option<MemorySink>,
@@ -199,6 +201,7 @@ impl Run {
                     diagnostics: d.clone(),
                     axes: Axes::of(&g),
                     dims: Dims::new(e.save_values == SaveValues::All, self.save_policy),
+                    gpu_time_split: e.gpu_time_split,
                     path_end: crate::simulate::at_horizon(&self.path).cloned(),
                     path: self.path.clone(),
                     files: files.clone(),
@@ -239,6 +242,12 @@ impl Run {
                     SaveValues::T0 => {
                         let t0 = [2, shape[2], shape[3], shape[4]];
                         crate::io::write_values(&values, &t0, &e.values_t0)?
+                    }
+                    // float32 from a GPU in f32, as the CLI streams it: the memory sink
+                    // widened the f32 values, so narrowing them back is exact.
+                    SaveValues::All if self.backend.precision == crate::scheme::Precision::F32 => {
+                        let narrow: Vec<f32> = memory.values.iter().map(|&v| v as f32).collect();
+                        crate::io::npy::write_array(&values, &shape, &narrow)?
                     }
                     SaveValues::All => {
                         crate::io::npy::write_array(&values, &shape, &memory.values)?

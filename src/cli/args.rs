@@ -177,6 +177,11 @@ pub enum Command {
         /// The GPU's arithmetic (default f32); f64 needs an adapter with SHADER_F64.
         #[arg(long, value_enum)]
         precision: Option<PrecisionChoice>,
+        /// Time nothing: print what the grids would take on the reference GPUs (an H100 and
+        /// a 1 TB/s workstation card) with kernels at their bounds, and the read-back and
+        /// disk time of the policy.
+        #[arg(long)]
+        project: bool,
     },
     /// Solve a scenario for every combination of varied keys; writes sweep.csv and a plot of
     /// the outcomes against the first key.

@@ -84,6 +84,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             out,
             adapter,
             precision,
+            project,
         } => bench(
             &solver,
             &bench::Options {
@@ -95,6 +96,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 adapter,
                 precisions: precision.map(|p| vec![p.into()]).unwrap_or_default(),
             },
+            project,
         ),
         Command::Info => info(),
         Command::Sweep {
@@ -255,7 +257,11 @@ fn refine(
     Ok(())
 }
 
-fn bench(solver: &Solver, opts: &bench::Options) -> Result<(), Error> {
+fn bench(solver: &Solver, opts: &bench::Options, project: bool) -> Result<(), Error> {
+    if project {
+        report::bench_projections(opts.scheme, &bench::projections(opts)?);
+        return Ok(());
+    }
     let mut started = false;
     let r = bench::run(solver, opts, |p| {
         if !started {

@@ -9,6 +9,7 @@ use crate::gpu::context::AdapterReport;
 use crate::resources::human_bytes;
 use crate::simulate::PathPoint;
 use crate::tools::bench::{self, Device, Row};
+use crate::tools::projection;
 use crate::tools::refine::{columns, Level};
 use crate::tools::validate::{self, Agreement, EquilibriumAgreement, TIE_EPSILON, VALUE_TOLERANCE};
 use crate::tools::{plot, sweep};
@@ -268,8 +269,9 @@ pub fn adapters(adapters: &[AdapterReport]) {
             a.driver_info
         );
         out!(
-            "  f64 in shaders (--precision f64): {}",
-            if a.shader_f64 { "yes" } else { "no" }
+            "  f64 in shaders (--precision f64): {}; timestamp queries (GPU time split): {}",
+            if a.shader_f64 { "yes" } else { "no" },
+            if a.timestamp_query { "yes" } else { "no" }
         );
         out!(
             "  max_storage_buffer_binding_size {}  max_buffer_size {}",
@@ -617,14 +619,104 @@ pub fn bench_progress(p: bench::Progress) {
     match p {
         bench::Progress::GpuSkipped(e) => out!("gpu: skipped ({e})"),
         bench::Progress::Device(d) => bench_device(d),
-        bench::Progress::Measured(r, d) => out!(
-            "  {} on {} ({}): median {:.4} s, {:.3e} cell updates/s",
-            r.grid.pretty(),
-            d.backend.name(),
-            d.precision.name(),
-            r.seconds.median,
-            r.rate.median
-        ),
+        bench::Progress::Measured(r, d) => {
+            out!(
+                "  {} on {} ({}): median {:.4} s, {:.3e} cell updates/s",
+                r.grid.pretty(),
+                d.backend.name(),
+                d.precision.name(),
+                r.seconds.median,
+                r.rate.median
+            );
+            if let Some(s) = &r.split {
+                bench_split(r, d, s);
+            }
+        }
+    }
+}
+
+/// A GPU row's time split beside what the kernels would take at the measured bandwidth.
+fn bench_split(r: &Row, d: &Device, s: &crate::scheme::GpuTimeSplit) {
+    let source = match s.source {
+        crate::scheme::TimeSource::Timestamps => "GPU timestamps",
+        crate::scheme::TimeSource::HostClock => "host clock: kernel = waiting for the GPU",
+    };
+    let solve = r.seconds.median;
+    out!(
+        "    split ({source}): kernel {:.4} s, read-back {:.4} s, writer {:.4} s (overlapped), waiting {:.4} s; host work not hidden {:.2} ms per step",
+        s.kernel_seconds,
+        s.transfer_seconds,
+        s.host_seconds,
+        s.wait_seconds,
+        1e3 * s.exposed_host_per_step(solve)
+    );
+    out!(
+        "    kernels at the measured bandwidth bound: {:.4} s ({:.1}× faster than measured)",
+        r.bound_seconds(d),
+        s.kernel_seconds / r.bound_seconds(d).max(1e-12)
+    );
+}
+
+/// `mmgame bench`: each grid on the reference devices.
+pub fn bench_projections(scheme: crate::config::Scheme, grids: &[projection::GridProjection]) {
+    let Some(first) = grids.first() else { return };
+    out!();
+    out!(
+        "{} scheme projected on reference GPUs ({} kernels at their bound; read-back over {} GB/s, disk {} GB/s; policy.npy 1 B per action):",
+        scheme.name(),
+        first.precision.name(),
+        projection::HOST_LINK_BYTES_PER_S / 1e9,
+        projection::DISK_BYTES_PER_S / 1e9
+    );
+    let head = [
+        "grid",
+        "device",
+        "B/update",
+        "memory",
+        "compute",
+        "read-back",
+        "transfer",
+        "disk",
+        "disk time",
+        "overlapped",
+        "serial",
+        "bound",
+    ];
+    let mut table = vec![head.map(String::from).to_vec()];
+    let gb = |bytes: f64| format!("{:.3} GB", bytes / 1e9);
+    for g in grids {
+        for (d, p) in &g.devices {
+            table.push(vec![
+                g.grid.pretty(),
+                d.name.to_string(),
+                g.work.array_bytes.to_string(),
+                seconds(p.memory_seconds),
+                p.compute_seconds.map_or(String::new(), seconds),
+                gb(g.traffic.readback_bytes),
+                seconds(p.transfer_seconds),
+                gb(g.traffic.disk_bytes),
+                seconds(p.disk_seconds),
+                seconds(p.overlapped_seconds()),
+                seconds(p.serial_seconds()),
+                p.bound().name().to_string(),
+            ]);
+        }
+    }
+    let mut right = [true; 12];
+    right[..2].copy_from_slice(&[false, false]);
+    right[11] = false;
+    columns_padded(&table, &right);
+    out!("memory, compute: the kernels at the bandwidth and at the f32 peak; overlapped: the slowest part (the pipelined GPU sweep); serial: the sum");
+}
+
+/// Seconds with a unit that keeps three significant digits readable.
+fn seconds(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
     }
 }
 
@@ -708,6 +800,7 @@ pub fn bench_table(report: &bench::Report) {
         &[false, false, true, true, true, true, true, true, true, true],
     );
     out!("efficiency = cell updates/s ÷ (copy bandwidth ÷ bytes of grid arrays per cell update)");
+    bench_projections(report.scheme, &report.projections);
     out!("wrote {}", report.csv.display());
 }
 

@@ -244,6 +244,7 @@ pub fn solve(
         values_t0: Values::F64(values_t0),
         diagnostics,
         solve_seconds: start.elapsed().as_secs_f64(),
+        gpu_time_split: None,
     })
 }
 

@@ -104,6 +104,9 @@ pub struct AdapterReport {
     pub max_compute_invocations_per_workgroup: u32,
     /// Whether kernels can compute in f64 (`SHADER_F64`).
     pub shader_f64: bool,
+    /// Whether the GPU can time kernels and copies (`TIMESTAMP_QUERY` and
+    /// `TIMESTAMP_QUERY_INSIDE_ENCODERS`).
+    pub timestamp_query: bool,
 }
 
 impl AdapterReport {
@@ -120,6 +123,9 @@ impl AdapterReport {
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             shader_f64: features.contains(wgpu::Features::SHADER_F64),
+            timestamp_query: features.contains(
+                wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+            ),
         }
     }
 }
@@ -190,8 +196,12 @@ impl GpuContext {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let memory = MemoryBudget::of(&adapter, &info);
-        // f64 kernels (`--precision f64`) where the adapter has them.
-        let features = adapter.features() & wgpu::Features::SHADER_F64;
+        // f64 kernels (`--precision f64`) where the adapter has them; timestamp queries
+        // (around passes and between commands) to split a sweep's time.
+        let features = adapter.features()
+            & (wgpu::Features::SHADER_F64
+                | wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("mmgame"),
             required_limits: limits.clone(),
@@ -219,6 +229,14 @@ impl GpuContext {
             )));
         }
         Ok(())
+    }
+
+    /// Whether kernels and copies can be timed on the device: timestamps around passes and
+    /// between an encoder's commands.
+    pub fn timestamps(&self) -> bool {
+        let both =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        self.device.features().contains(both) && self.queue.get_timestamp_period() > 0.0
     }
 
     pub fn report(&self) -> AdapterReport {

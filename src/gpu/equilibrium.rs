@@ -1,8 +1,13 @@
 //! The `equilibrium` scheme on the GPU (f32, or f64 where the adapter has `SHADER_F64`): one
 //! `equilibrium_step` dispatch per time step
-//! over the whole grid, two value slices per agent on the device (ping-pong), and each step's
-//! actions and diagnostics read back as soon as they exist and handed to the sink.
+//! over the whole grid, two value slices per agent on the device (ping-pong). The kernel packs
+//! each state's two actions into one byte; each step's codes, diagnostics (and values, when the
+//! sink wants them) are copied into one of two persistent staging sets in the step's own
+//! submission and read while the next step runs, then converted and written on a writer
+//! thread. Where the adapter has timestamp queries, the kernel's and the copies' GPU times
+//! are measured; otherwise the host clock splits the run (see [`GpuTimeSplit`]).
 
+use std::sync::mpsc;
 use std::time::Instant;
 
 use super::context::GpuContext;
@@ -13,8 +18,8 @@ use crate::grid::{ClampedTransitions, Grid, Interpolation};
 use crate::grid::{ACTION_CODES, PAIR_CODES};
 use crate::model::Game;
 use crate::scheme::{
-    Cancel, EquilibriumSolution, Event, Observer, Precision, SliceValues, StepDiagnostics,
-    StepSink, Values,
+    Cancel, EquilibriumSolution, Event, GpuTimeSplit, Observer, Precision, SliceValues,
+    StepDiagnostics, StepSink, Values,
 };
 
 /// The GPU's tie tolerance in f32 (its default precision), relative to max(1, largest |U|) at
@@ -62,75 +67,45 @@ impl EquilibriumGpu {
         self
     }
 
-    /// Runs the sweep, handing each time step to `sink`; `observer` hears of each time step,
-    /// and `cancel` is read between them.
+    /// Runs the sweep, handing each time step to `sink` (on a writer thread, so that its
+    /// conversion and disk writes overlap the GPU's next steps); `observer` hears of each time
+    /// step, and `cancel` is read between them.
     pub fn solve(
         &self,
         game: &Game,
         grid: &Grid,
         mode: Interpolation,
-        sink: &mut dyn StepSink,
+        sink: &mut (dyn StepSink + Send),
         cancel: &Cancel,
         observer: &mut dyn Observer,
     ) -> Result<EquilibriumSolution, Error> {
         let precision = self.precision;
         check_fits(&self.ctx, grid, precision, tables_bytes(grid, precision))?;
         let start = Instant::now();
-        let ctx = &self.ctx;
-        let (nt, slice) = (grid.time.len(), grid.slice_len());
-        let groups = layout::workgroups(slice as u64, self.max_workgroups_per_dimension);
+        let groups = layout::workgroups(grid.slice_len() as u64, self.max_workgroups_per_dimension);
         let tr = ClampedTransitions::new(game, grid, mode);
         let (mut params, tables) = layout::equilibrium_tables(game, grid, &tr)?;
         params.perturbed_state = self.perturbed_state;
-        let b = ctx.checked("setting up the equilibrium sweep", || {
-            self.buffers(grid, (&params, &tables), groups)
+        let values = sink.wants_values();
+        let b = self.ctx.checked("setting up the equilibrium sweep", || {
+            self.buffers(grid, (&params, &tables), groups, values)
         })?;
-
-        let mut diagnostics = vec![StepDiagnostics::default(); nt - 1];
-        let mut cur = 0;
-        let mut codes = [vec![0u8; slice], vec![0u8; slice]];
+        let slice = grid.slice_len();
+        let (tx, rx) = mpsc::sync_channel::<StepOut>(1);
+        let (swept, written) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| write_steps(sink, rx, slice, cancel));
+            let swept = self.sweep(&b, grid, groups, tx, cancel, observer);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("the writer thread panicked".into())));
+            (swept, written)
+        });
+        // The writer's error is the cause when the sweep stopped because the writer had.
+        let host_seconds = written?;
+        let (diagnostics, mut split) = swept?;
+        split.host_seconds = host_seconds;
         let value_bytes = slice_bytes(grid, precision);
-        for t in (0..nt - 1).rev() {
-            cancel.check()?;
-            cur = (nt - 2 - t) % 2;
-            ctx.queue
-                .write_buffer(&b.step, 0, bytemuck::bytes_of(&Step::new(t, 0, 0)));
-            let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&self.step);
-                pass.set_bind_group(0, &b.bind_groups[cur], &[]);
-                pass.dispatch_workgroups(groups.0, groups.1, 1);
-            }
-            ctx.queue.submit([encoder.finish()]);
-
-            let packed: Vec<u32> = ctx.read_buffer(&b.actions, slice as u64 * 4)?;
-            let mask = (1u32 << ACTION_PACK_SHIFT) - 1;
-            for (i, &p) in packed.iter().enumerate() {
-                codes[0][i] = (p & mask) as u8;
-                codes[1][i] = (p >> ACTION_PACK_SHIFT) as u8;
-            }
-            diagnostics[t] = self.read_diagnostics(&b, grid, t)?;
-            let actions = [&codes[0][..], &codes[1][..]];
-            match (sink.wants_values(), precision) {
-                (false, _) => sink.step(t, actions, SliceValues::F32([&[], &[]]))?,
-                (true, Precision::F32) => {
-                    let v0: Vec<f32> = ctx.read_buffer(&b.values[cur][0], value_bytes)?;
-                    let v1: Vec<f32> = ctx.read_buffer(&b.values[cur][1], value_bytes)?;
-                    sink.step(t, actions, SliceValues::F32([&v0, &v1]))?
-                }
-                (true, Precision::F64) => {
-                    let v0: Vec<f64> = ctx.read_buffer(&b.values[cur][0], value_bytes)?;
-                    let v1: Vec<f64> = ctx.read_buffer(&b.values[cur][1], value_bytes)?;
-                    sink.step(t, actions, SliceValues::F64([&v0, &v1]))?
-                }
-            }
-            observer.event(&Event::TimeStep {
-                done: nt - 1 - t,
-                total: nt - 1,
-                states: slice,
-            });
-        }
+        let cur = (grid.time.len() - 2) % 2;
         let values_t0 = match precision {
             Precision::F32 => Values::F32(self.read_pair::<f32>(&b.values[cur], value_bytes)?),
             Precision::F64 => Values::F64(self.read_pair::<f64>(&b.values[cur], value_bytes)?),
@@ -139,7 +114,148 @@ impl EquilibriumGpu {
             values_t0,
             diagnostics,
             solve_seconds: start.elapsed().as_secs_f64(),
+            gpu_time_split: Some(split),
         })
+    }
+
+    /// The time steps, t descending, double-buffered: step t is submitted (kernel, then its
+    /// outputs copied into staging set k % 2, one submission) before step t + 1's staging set
+    /// is waited for and read, so the device computes t while the host reads t + 1 and the
+    /// writer thread converts and writes t + 2. At most one wait per step.
+    fn sweep(
+        &self,
+        b: &Buffers,
+        grid: &Grid,
+        groups: (u32, u32),
+        tx: mpsc::SyncSender<StepOut>,
+        cancel: &Cancel,
+        observer: &mut dyn Observer,
+    ) -> Result<(Vec<StepDiagnostics>, GpuTimeSplit), Error> {
+        let nt = grid.time.len();
+        let mut diagnostics = vec![StepDiagnostics::default(); nt - 1];
+        let mut split = GpuTimeSplit::new(b.timestamps.is_some());
+        let mut pending: Option<Pending> = None;
+        for (k, t) in (0..nt - 1).rev().enumerate() {
+            cancel.check()?;
+            let next = self.submit(b, groups, k, t);
+            if let Some(p) = pending.replace(next) {
+                let t = p.t;
+                diagnostics[t] = self.collect(b, grid, p, &tx, &mut split)?;
+                observer.event(&Event::TimeStep {
+                    done: k,
+                    total: nt - 1,
+                    states: grid.slice_len(),
+                });
+            }
+        }
+        if let Some(p) = pending {
+            let t = p.t;
+            diagnostics[t] = self.collect(b, grid, p, &tx, &mut split)?;
+            observer.event(&Event::TimeStep {
+                done: nt - 1,
+                total: nt - 1,
+                states: grid.slice_len(),
+            });
+        }
+        split.steps = nt - 1;
+        Ok((diagnostics, split))
+    }
+
+    /// Encodes and submits time step `t` (the `k`-th): the kernel, then the copies of its
+    /// pair codes, diagnostics, values (when the sink wants them) and timestamps into staging
+    /// set k % 2, whose mapping is requested at once (it resolves when the submission is done).
+    fn submit(&self, b: &Buffers, groups: (u32, u32), k: usize, t: usize) -> Pending {
+        let (ctx, set, l) = (&self.ctx, k % 2, &b.layout);
+        // Ordered before this submission's commands, after the previous submission's.
+        ctx.queue
+            .write_buffer(&b.step, 0, bytemuck::bytes_of(&Step::new(t, 0, 0)));
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let timestamp_writes =
+                b.timestamps
+                    .as_ref()
+                    .map(|q| wgpu::ComputePassTimestampWrites {
+                        query_set: &q.set,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("equilibrium_step"),
+                timestamp_writes,
+            });
+            pass.set_pipeline(&self.step);
+            pass.set_bind_group(0, &b.bind_groups[k % 2], &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        }
+        let staging = &b.staging[set];
+        encoder.copy_buffer_to_buffer(&b.actions, 0, staging, 0, l.codes);
+        encoder.copy_buffer_to_buffer(&b.diagnostics, 0, staging, l.diagnostics_at, l.diagnostics);
+        if let Some(at) = l.values_at {
+            let cur = &b.values[k % 2];
+            encoder.copy_buffer_to_buffer(&cur[0], 0, staging, at, l.value_bytes);
+            encoder.copy_buffer_to_buffer(&cur[1], 0, staging, at + l.value_bytes, l.value_bytes);
+        }
+        if let (Some(q), Some(at)) = (&b.timestamps, l.timestamps_at) {
+            // After the copies: the GPU's copy time is the gap from the pass's end.
+            encoder.write_timestamp(&q.set, 2);
+            encoder.resolve_query_set(&q.set, 0..TIMESTAMPS, &q.resolve, 0);
+            encoder.copy_buffer_to_buffer(&q.resolve, 0, staging, at, TIMESTAMPS as u64 * 8);
+        }
+        let index = ctx.queue.submit([encoder.finish()]);
+        let (done, mapped) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = done.send(r);
+        });
+        Pending {
+            t,
+            set,
+            index,
+            mapped,
+        }
+    }
+
+    /// Waits for a submitted step, copies its results out of the staging set (which is then
+    /// free for the step after next), sends them to the writer and returns its diagnostics.
+    fn collect(
+        &self,
+        b: &Buffers,
+        grid: &Grid,
+        p: Pending,
+        tx: &mpsc::SyncSender<StepOut>,
+        split: &mut GpuTimeSplit,
+    ) -> Result<StepDiagnostics, Error> {
+        let waited = Instant::now();
+        self.ctx
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(p.index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        p.mapped
+            .recv()
+            .map_err(|_| Error::Gpu("the GPU never answered a readback".into()))?
+            .map_err(|e| Error::Gpu(format!("reading back from the GPU: {e}")))?;
+        split.wait_seconds += waited.elapsed().as_secs_f64();
+        let read = Instant::now();
+        let staging = &b.staging[p.set];
+        let (out, diag, stamps) = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu(format!("reading back from the GPU: {e}")))?;
+            b.layout
+                .unpack(&view, p.t, grid.slice_len(), self.precision)
+        };
+        staging.unmap();
+        split.add_step(
+            read.elapsed().as_secs_f64(),
+            &stamps,
+            self.ctx.queue.get_timestamp_period(),
+        );
+        // A closed channel: the writer stopped on an error, which `solve` reports.
+        tx.send(out)
+            .map_err(|_| Error::Internal("the step writer stopped".into()))?;
+        Ok(sum_diagnostics(&diag, grid, p.t))
     }
 
     /// Both agents' slices of one value set, agent 0's first.
@@ -153,31 +269,55 @@ impl EquilibriumGpu {
         Ok(v)
     }
 
-    /// The sweep's buffers and its two bind groups (one per parity of the step).
+    /// The sweep's buffers, its two bind groups (one per parity of the step) and its two
+    /// staging sets; `values`: whether the sink wants every step's values.
     fn buffers(
         &self,
         grid: &Grid,
         (params, tables): (&Params, &layout::Tables),
         groups: (u32, u32),
+        values: bool,
     ) -> Buffers {
-        let device = &self.ctx.device;
         let group_count = groups.0 as u64 * groups.1 as u64;
         let ctx = &self.ctx;
         let init = |label: &str, contents: &[u8], usage| ctx.buffer_init(label, contents, usage);
         let buffer = |label: &str, size: u64, usage| ctx.buffer(label, size, usage);
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let timestamps = ctx.timestamps().then(|| Timestamps {
+            set: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("equilibrium_step timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: TIMESTAMPS,
+            }),
+            resolve: buffer(
+                "timestamps",
+                wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT,
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            ),
+        });
+        let value_bytes = slice_bytes(grid, self.precision);
+        let layout = StagingLayout::new(
+            grid.slice_len() as u64,
+            group_count,
+            value_bytes,
+            values,
+            timestamps.is_some(),
+        );
         let params = init("params", bytemuck::bytes_of(params), uniform);
         let step = buffer("step", size_of::<Step>() as u64, uniform);
         let indices = init("indices", bytemuck::cast_slice(&tables.indices), storage);
         let tables = init("tables", &tables.real_bytes(self.precision), storage);
         // values[set][agent]; zero-initialised, which is V(T) = 0.
-        let value_bytes = slice_bytes(grid, self.precision);
         let values: [[wgpu::Buffer; 2]; 2] = std::array::from_fn(|_| {
             std::array::from_fn(|_| buffer("values", value_bytes, storage))
         });
-        let actions = buffer("actions", grid.slice_len() as u64 * 4, storage);
-        let diagnostics = buffer("diagnostics", group_count * DIAGNOSTICS_BYTES, storage);
+        // Each step's outputs are copied to staging in the step's own submission, before the
+        // next step's kernel (submissions run in order) overwrites them: one set suffices.
+        let actions = buffer("actions", layout.codes, storage);
+        let diagnostics = buffer("diagnostics", layout.diagnostics, storage);
+        let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let staging = std::array::from_fn(|_| buffer("staging", layout.size, read));
         let bind_groups = std::array::from_fn(|cur| {
             let next = 1 - cur;
             let resources = [
@@ -192,57 +332,60 @@ impl EquilibriumGpu {
                 &actions,
                 &diagnostics,
             ];
-            let entries: Vec<wgpu::BindGroupEntry> = resources
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("equilibrium_step"),
-                layout: &self.step.get_bind_group_layout(0),
-                entries: &entries,
-            })
+            self.bind_group(&resources)
         });
         Buffers {
             step,
             values,
             actions,
             diagnostics,
-            group_count,
             bind_groups,
+            staging,
+            layout,
+            timestamps,
         }
     }
 
-    /// Sums the workgroups' diagnostics of time step `t`.
-    fn read_diagnostics(
-        &self,
-        b: &Buffers,
-        grid: &Grid,
-        t: usize,
-    ) -> Result<StepDiagnostics, Error> {
-        let diag: Vec<u32> = self
-            .ctx
-            .read_buffer(&b.diagnostics, b.group_count * DIAGNOSTICS_BYTES)?;
-        let mut d = StepDiagnostics {
-            step: t,
-            time: grid.time.nodes[t],
-            ..Default::default()
-        };
-        for g in diag.chunks_exact(DIAGNOSTICS_STRIDE as usize) {
-            d.no_pure_equilibrium += g[0] as u64;
-            d.several_equilibria += g[1] as u64;
-            d.max_exploitability = d.max_exploitability.max(f32::from_bits(g[2]) as f64);
-            d.ambiguous += g[3] as u64;
-        }
-        Ok(d)
+    fn bind_group(&self, resources: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("equilibrium_step"),
+                layout: &self.step.get_bind_group_layout(0),
+                entries: &entries,
+            })
     }
+}
+
+/// Sums the workgroups' diagnostics (`diag`, DIAGNOSTICS_STRIDE words each) of time step `t`.
+fn sum_diagnostics(diag: &[u32], grid: &Grid, t: usize) -> StepDiagnostics {
+    let mut d = StepDiagnostics {
+        step: t,
+        time: grid.time.nodes[t],
+        ..Default::default()
+    };
+    for g in diag.chunks_exact(DIAGNOSTICS_STRIDE as usize) {
+        d.no_pure_equilibrium += g[0] as u64;
+        d.several_equilibria += g[1] as u64;
+        d.max_exploitability = d.max_exploitability.max(f32::from_bits(g[2]) as f64);
+        d.ambiguous += g[3] as u64;
+    }
+    d
 }
 
 /// Bytes of one workgroup's diagnostics (`DIAGNOSTICS_STRIDE` u32 words).
 const DIAGNOSTICS_BYTES: u64 = DIAGNOSTICS_STRIDE as u64 * 4;
+
+/// Timestamps per step: the kernel pass's beginning and end, and after the copies to staging.
+const TIMESTAMPS: u32 = 3;
 
 /// Bytes of the equilibrium scheme's tables in `precision`: the notebook scheme's gain tables
 /// and the interpolation weights.
@@ -251,13 +394,168 @@ fn tables_bytes(grid: &Grid, precision: Precision) -> u64 {
     super::notebook::tables_bytes(grid, precision) + weights * precision.bytes()
 }
 
+/// Bytes the host holds for a sweep's read-back beyond the value slices, at most: two staging
+/// sets, and up to three steps on their way to the sink (one being read, one in the channel,
+/// one being written), each a pair code per state plus both agents' values when the sink wants
+/// them (`value_bytes` per state and agent, 0 otherwise); and the writer's two code rows.
+pub fn host_readback_bytes(slice: u64, value_bytes: u64) -> u64 {
+    let step = slice.saturating_mul(1 + 2 * value_bytes);
+    step.saturating_mul(5)
+        .saturating_add(slice.saturating_mul(2))
+}
+
 /// The device buffers of one sweep.
 struct Buffers {
     step: wgpu::Buffer,
     /// [set][agent]: the slices t+1 and t swap sets every step.
     values: [[wgpu::Buffer; 2]; 2],
+    /// One pair code (byte) per state, four to a word.
     actions: wgpu::Buffer,
     diagnostics: wgpu::Buffer,
-    group_count: u64,
     bind_groups: [wgpu::BindGroup; 2],
+    /// Two persistent read-back sets (`MAP_READ`), used by alternate steps.
+    staging: [wgpu::Buffer; 2],
+    layout: StagingLayout,
+    /// Where the adapter has timestamp queries.
+    timestamps: Option<Timestamps>,
+}
+
+struct Timestamps {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+}
+
+/// Where a step's results sit in a staging buffer (offsets multiples of 8, so that every copy
+/// is aligned and f64 values start on their own alignment).
+#[derive(Debug, Clone, Copy)]
+struct StagingLayout {
+    /// Bytes of the pair codes (a word per four states) at offset 0.
+    codes: u64,
+    diagnostics_at: u64,
+    diagnostics: u64,
+    /// Both agents' values, agent 0's first, when the sink wants them.
+    values_at: Option<u64>,
+    value_bytes: u64,
+    timestamps_at: Option<u64>,
+    size: u64,
+}
+
+impl StagingLayout {
+    fn new(slice: u64, group_count: u64, value_bytes: u64, values: bool, stamps: bool) -> Self {
+        let codes = slice.div_ceil(4) * 4;
+        let diagnostics_at = codes.next_multiple_of(8);
+        let diagnostics = group_count * DIAGNOSTICS_BYTES;
+        let mut end = (diagnostics_at + diagnostics).next_multiple_of(8);
+        let values_at = values.then(|| {
+            let at = end;
+            end = (at + 2 * value_bytes).next_multiple_of(8);
+            at
+        });
+        let timestamps_at = stamps.then(|| {
+            let at = end;
+            end += TIMESTAMPS as u64 * 8;
+            at
+        });
+        StagingLayout {
+            codes,
+            diagnostics_at,
+            diagnostics,
+            values_at,
+            value_bytes,
+            timestamps_at,
+            size: end,
+        }
+    }
+
+    /// Step `t`'s results out of a mapped staging buffer: what goes to the writer, the
+    /// diagnostics words and the raw timestamps (empty without them).
+    fn unpack(
+        &self,
+        view: &[u8],
+        t: usize,
+        slice: usize,
+        precision: Precision,
+    ) -> (StepOut, Vec<u32>, Vec<u64>) {
+        let range = |at: u64, len: u64| &view[at as usize..(at + len) as usize];
+        let values = match (self.values_at, precision) {
+            (None, _) => StepValues::None,
+            (Some(at), Precision::F32) => StepValues::F32(std::array::from_fn(|a| {
+                bytemuck::pod_collect_to_vec(range(
+                    at + a as u64 * self.value_bytes,
+                    self.value_bytes,
+                ))
+            })),
+            (Some(at), Precision::F64) => StepValues::F64(std::array::from_fn(|a| {
+                bytemuck::pod_collect_to_vec(range(
+                    at + a as u64 * self.value_bytes,
+                    self.value_bytes,
+                ))
+            })),
+        };
+        let stamps = self.timestamps_at.map_or(Vec::new(), |at| {
+            bytemuck::pod_collect_to_vec(range(at, TIMESTAMPS as u64 * 8))
+        });
+        let out = StepOut {
+            t,
+            pairs: view[..slice].to_vec(),
+            values,
+        };
+        let diag = bytemuck::pod_collect_to_vec(range(self.diagnostics_at, self.diagnostics));
+        (out, diag, stamps)
+    }
+}
+
+/// A submitted step whose staging set is not read yet.
+struct Pending {
+    t: usize,
+    set: usize,
+    index: wgpu::SubmissionIndex,
+    mapped: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+}
+
+/// One step's results on their way to the sink.
+struct StepOut {
+    t: usize,
+    /// One pair code per state.
+    pairs: Vec<u8>,
+    values: StepValues,
+}
+
+enum StepValues {
+    None,
+    F32([Vec<f32>; 2]),
+    F64([Vec<f64>; 2]),
+}
+
+/// The writer thread: splits each step's pair codes into the agents' action codes and hands
+/// the step to `sink`, until the sweep closes the channel. Returns the seconds it was busy.
+/// Once `cancel` is set it hands over nothing more (a cancelled solve writes no further
+/// output).
+fn write_steps(
+    sink: &mut (dyn StepSink + Send),
+    steps: mpsc::Receiver<StepOut>,
+    slice: usize,
+    cancel: &Cancel,
+) -> Result<f64, Error> {
+    let (mut codes0, mut codes1) = (vec![0u8; slice], vec![0u8; slice]);
+    let mask = (1u8 << ACTION_PACK_SHIFT) - 1;
+    let mut busy = 0.0;
+    for out in steps {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let start = Instant::now();
+        for ((c0, c1), &p) in codes0.iter_mut().zip(codes1.iter_mut()).zip(&out.pairs) {
+            *c0 = p & mask;
+            *c1 = p >> ACTION_PACK_SHIFT;
+        }
+        let actions = [&codes0[..], &codes1[..]];
+        match &out.values {
+            StepValues::None => sink.step(out.t, actions, SliceValues::F32([&[], &[]]))?,
+            StepValues::F32([v0, v1]) => sink.step(out.t, actions, SliceValues::F32([v0, v1]))?,
+            StepValues::F64([v0, v1]) => sink.step(out.t, actions, SliceValues::F64([v0, v1]))?,
+        }
+        busy += start.elapsed().as_secs_f64();
+    }
+    Ok(busy)
 }

@@ -22,9 +22,9 @@ pub const WORKGROUP_SIZE: u32 = 256;
 /// Action pairs of the `equilibrium` stage game (3 × 3 controls).
 pub const PAIRS: u32 = (CONTROL_CODES.len() * CONTROL_CODES.len()) as u32;
 
-/// The `equilibrium` kernel packs both agents' codes into one u32: agent 1's code is shifted
-/// by this many bits.
-pub const ACTION_PACK_SHIFT: u32 = 8;
+/// The `equilibrium` kernel packs both agents' codes of a state into one byte (a pair code,
+/// four to a u32 word): agent 1's code is shifted by this many bits (codes are below 4).
+pub const ACTION_PACK_SHIFT: u32 = 4;
 
 /// u32 words per workgroup in the `equilibrium` diagnostics: states without a pure
 /// equilibrium, states with several, the largest selected exploitability (f32 bits), states

@@ -273,7 +273,7 @@ pub fn write_refine(path: &Path, rows: &[RefineRow]) -> Result<(), Error> {
 // bench.csv
 
 /// The columns of `bench.csv`, one row per (grid, backend).
-pub const BENCH_COLUMNS: [&str; 27] = [
+pub const BENCH_COLUMNS: [&str; 31] = [
     "scheme",
     "backend",
     "device",
@@ -301,6 +301,10 @@ pub const BENCH_COLUMNS: [&str; 27] = [
     "copy_bandwidth_bytes_per_s_min",
     "bound_cell_updates_per_s",
     "efficiency",
+    "bound_s",
+    "kernel_s",
+    "transfer_s",
+    "host_s",
 ];
 
 /// One (grid, backend) measurement of `mmgame bench`.
@@ -348,6 +352,17 @@ pub struct BenchRow {
     pub bound_cell_updates_per_s: f64,
     #[serde(serialize_with = "exponent")]
     pub efficiency: f64,
+    /// The solve at the bandwidth bound: cell updates ÷ bound_cell_updates_per_s.
+    #[serde(serialize_with = "exponent")]
+    pub bound_s: f64,
+    /// A GPU `equilibrium` run's split (the last timed run; empty otherwise): see
+    /// `GpuTimeSplit`.
+    #[serde(serialize_with = "exponent_opt")]
+    pub kernel_s: Option<f64>,
+    #[serde(serialize_with = "exponent_opt")]
+    pub transfer_s: Option<f64>,
+    #[serde(serialize_with = "exponent_opt")]
+    pub host_s: Option<f64>,
 }
 
 /// `bench.csv`: one row per (grid, backend).
@@ -606,6 +621,10 @@ mod tests {
                         format!("{:e}", r.copy_bandwidth_bytes_per_s_min),
                         format!("{:e}", r.bound_cell_updates_per_s),
                         format!("{:e}", r.efficiency),
+                        format!("{:e}", r.bound_s),
+                        r.kernel_s.map(|x| format!("{x:e}")).unwrap_or_default(),
+                        r.transfer_s.map(|x| format!("{x:e}")).unwrap_or_default(),
+                        r.host_s.map(|x| format!("{x:e}")).unwrap_or_default(),
                     ];
                     writeln!(w, "{}", cells.join(","))?;
                 }
@@ -877,6 +896,10 @@ mod tests {
                 copy_bandwidth_bytes_per_s_min: -0.0,
                 bound_cell_updates_per_s: 4.878048780487805e8,
                 efficiency: 0.0066966666,
+                bound_s: 1.0e-5,
+                kernel_s: (i == 1).then_some(1.25e-3),
+                transfer_s: (i == 1).then_some(2.0e-5),
+                host_s: (i == 1).then_some(1.0e-4),
             })
             .collect()
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::config::Scenario;
 use crate::error::Error;
 use crate::grid::Interpolation;
-use crate::scheme::{BackendInfo, StepDiagnostics};
+use crate::scheme::{BackendInfo, GpuTimeSplit, StepDiagnostics};
 use crate::simulate::PathPoint;
 
 /// Which value slices an `equilibrium` run keeps: only t = 0, or every time step.
@@ -188,6 +188,9 @@ pub struct EquilibriumSummary {
     pub precision_advice: Option<String>,
     pub tie_tolerance: f64,
     pub diagnostics: Vec<StepDiagnostics>,
+    /// Where a GPU sweep's time went: kernel, read-back and host (writer) seconds, and how
+    /// they were measured; null on the CPU.
+    pub gpu_time_split: Option<GpuTimeSplit>,
     pub axes: Axes,
     pub dims: Dims,
     /// The path's point at t = horizon.

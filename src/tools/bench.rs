@@ -145,6 +145,8 @@ pub struct Timed {
     pub seconds: f64,
     pub cell_updates: f64,
     pub iterations: usize,
+    /// Where a GPU `equilibrium` sweep's time went.
+    pub split: Option<crate::scheme::GpuTimeSplit>,
 }
 
 /// What a timed solve asks for: `backend`, nothing kept.
@@ -190,6 +192,7 @@ pub fn time_solve_in(
         seconds: run.solve_seconds,
         cell_updates: run.cell_updates,
         iterations: run.iterations(),
+        split: run.equilibrium().and_then(|e| e.gpu_time_split),
     })
 }
 
@@ -270,10 +273,11 @@ pub fn work_per_update(
             flops: 432 + 70,
         }),
         // The GPU reads each gain from the host's tables as the CPU does (2 flops): 18 × (2 +
-        // 21 + 1) + 70, the CPU's count; values are r bytes, the two actions one u32. (Before
-        // the tables: 18 × (27 + 21 + 1) + 70 = 952.)
+        // 21 + 1) + 70, the CPU's count; values are r bytes, the two actions one byte (a pair
+        // code, four to a word; they were one u32 before). (Before the tables: 18 × (27 + 21
+        // + 1) + 70 = 952.)
         (Scheme::Equilibrium, Resolved::Gpu) => Ok(Work {
-            array_bytes: 2 * r + 2 * r + 4,
+            array_bytes: 2 * r + 2 * r + 1,
             table_bytes: 9 * 2 * 8 * r + 9 * (3 * r + 6 * 4 + 2 * 3 * r),
             flops: 18 * (2 + 21 + 1) + 70,
         }),
@@ -475,6 +479,15 @@ pub struct Row {
     pub rate: Spread,
     /// GPU/CPU cell-update rate on this grid, when both ran.
     pub ratio: Option<f64>,
+    /// A GPU `equilibrium` run's time split (the last timed run).
+    pub split: Option<crate::scheme::GpuTimeSplit>,
+}
+
+impl Row {
+    /// Seconds of this grid's solve at the device's bandwidth bound.
+    pub fn bound_seconds(&self, d: &Device) -> f64 {
+        self.cell_updates / d.bound()
+    }
 }
 
 /// What `mmgame bench` measured.
@@ -484,8 +497,33 @@ pub struct Report {
     pub runs: usize,
     pub devices: Vec<Device>,
     pub rows: Vec<Row>,
+    /// Each grid on the reference devices (f32 kernels at their bounds).
+    pub projections: Vec<super::projection::GridProjection>,
     /// bench.csv.
     pub csv: PathBuf,
+}
+
+/// Each of `opts`'s grids (checked as for a timed run, but nothing is solved) projected on the
+/// reference devices in the first `--precision` (f32 by default) with the bench's
+/// iterations: `mmgame bench --project`.
+pub fn projections(opts: &Options) -> Result<Vec<super::projection::GridProjection>, Error> {
+    let grids = if opts.grids.is_empty() {
+        DEFAULT_GRIDS.to_vec()
+    } else {
+        opts.grids.clone()
+    };
+    let iterations = match opts.scheme {
+        Scheme::Notebook => BENCH_ITERATIONS as usize,
+        Scheme::Equilibrium => 1,
+    };
+    grids
+        .iter()
+        .map(|&g| {
+            scenario(opts.scheme, g)?;
+            let precision = opts.precisions.first().copied().unwrap_or(Precision::F32);
+            super::projection::project(opts.scheme, g, precision, iterations)
+        })
+        .collect()
 }
 
 /// What a benchmark reports as it goes.
@@ -622,6 +660,7 @@ pub fn run(solver: &Solver, opts: &Options, mut on: impl FnMut(Progress)) -> Res
                 rate: seconds.rate(last.cell_updates),
                 seconds,
                 ratio: None,
+                split: last.split,
             };
             if d.backend == Resolved::Cpu {
                 cpu_rate = Some(row.rate.median);
@@ -646,6 +685,7 @@ pub fn run(solver: &Solver, opts: &Options, mut on: impl FnMut(Progress)) -> Res
         runs,
         devices,
         rows,
+        projections: projections(opts)?,
         csv,
     })
 }
@@ -684,6 +724,10 @@ fn csv_rows(scheme: Scheme, devices: &[Device], rows: &[Row]) -> Vec<BenchRow> {
                 copy_bandwidth_bytes_per_s_min: bw.bytes_per_second.min,
                 bound_cell_updates_per_s: d.bound(),
                 efficiency: r.rate.median / d.bound(),
+                bound_s: r.bound_seconds(d),
+                kernel_s: r.split.map(|s| s.kernel_seconds),
+                transfer_s: r.split.map(|s| s.transfer_seconds),
+                host_s: r.split.map(|s| s.host_seconds),
             }
         })
         .collect()

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod plot;
+pub mod projection;
 pub mod refine;
 pub mod slice;
 pub mod sweep;
