@@ -260,17 +260,19 @@ pub fn work_per_update(
             table_bytes: (12 + 2 * 3 * r) + 2 * 3 * (12 + 3 * r) + 8,
             flops: 6 + 11 + 11,
         }),
-        // One sweep step at a state (`equilibrium_cell`): V(t+1) of both agents around the
-        // state (8 B each, compulsory; the 9 pairs × 8 corners reread neighbours from the
-        // caches: 9 × 2 × 8 × 8 B), both values stored (2 × 8 B) and both actions (2 × 1 B).
-        // Per pair and agent: the gain (× −), the trilinear interpolation (7 lerps, 3 flops
-        // each) and the sum: 24 flops; × 18 = 432; the exploitabilities and the selection
-        // about 70 more. Tables per pair: fee entry, two stake entries (lo, hi, weight: 3 × 20 B)
-        // and the gain factors (3 × 8 B).
+        // One sweep step at a state, as the stencils do it (src/cpu/stencil.rs): V(t+1) of
+        // both agents (8 B each, compulsory), both values stored (2 × 8 B) and both actions
+        // (2 × 1 B). Cached reads: the state's six line values (2 agents × 3 controls: two
+        // V(t+1) loads and a weight each, 6 × 24 B), then per pair and agent four line values
+        // and a stake factor (18 × 5 × 8 B) and agent 1's holding cost (9 × 8 B). Flops: a
+        // line value 4 (1 − w, two ×, +): 6 × 4 = 24; a payoff 12 (three blends of 2 × and
+        // 1 +, the gain × −, the sum): 18 × 12 = 216; the stage game (largest |U| 36, τ 1,
+        // best replies 18, e, sums and least e 45, candidate sums 36, the backward walk 54,
+        // ambiguity and exploitability 13, action codes 5, diagnostics 8): 216.
         (Scheme::Equilibrium, Resolved::Cpu) => Ok(Work {
             array_bytes: 16 + 16 + 2,
-            table_bytes: 9 * (60 + 24) + 9 * 2 * 8 * 8,
-            flops: 432 + 70,
+            table_bytes: 6 * 24 + 18 * 5 * 8 + 9 * 8,
+            flops: 24 + 216 + 216,
         }),
         // The GPU reads each gain from the host's tables as the CPU does (2 flops): 18 × (2 +
         // 21 + 1) + 70, the CPU's count; values are r bytes, the two actions one byte (a pair
@@ -803,5 +805,7 @@ mod tests {
         assert_eq!((gpu.array_bytes, gpu.table_bytes, gpu.flops), (56, 188, 28));
         let wide = work_per_update(Scheme::Notebook, Resolved::Gpu, Precision::F64).unwrap();
         assert_eq!((wide.array_bytes, wide.flops), (96, 28));
+        let eq = work_per_update(Scheme::Equilibrium, Resolved::Cpu, Precision::F64).unwrap();
+        assert_eq!((eq.array_bytes, eq.table_bytes, eq.flops), (34, 936, 456));
     }
 }
