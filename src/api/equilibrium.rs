@@ -30,6 +30,9 @@ struct FileSink {
     save_policy: SavePolicy,
     /// Both agents' t = 0 actions, for `--save-policy t0`.
     policy_t0: Vec<i8>,
+    /// One agent's slice of actions as int8 values, kept across steps (a fresh one per step
+    /// would fault in its pages every time).
+    row: Vec<i8>,
     values: Option<ValuesStream>,
 }
 
@@ -94,6 +97,7 @@ impl FileSink {
             policy,
             save_policy,
             policy_t0: Vec::new(),
+            row: Vec::new(),
             values,
         })
     }
@@ -154,12 +158,15 @@ impl StepSink for FileSink {
     ) -> Result<(), Error> {
         let table = self.grid.actions.int8_table();
         for (agent, codes) in actions.iter().enumerate() {
-            let row: Vec<i8> = codes.iter().map(|&c| table[c as usize & 3]).collect();
+            let mut row = std::mem::take(&mut self.row);
+            row.clear();
+            row.extend(codes.iter().map(|&c| table[c as usize & 3]));
             let at = self.offset(agent, t);
             self.policy.write(at, &row)?;
             if t == 0 && self.save_policy == SavePolicy::T0 {
                 self.policy_t0.extend_from_slice(&row);
             }
+            self.row = row;
             if let Some(v) = &mut self.values {
                 v.write(at, values, agent)?;
             }

@@ -381,6 +381,20 @@ struct PairRow<'a> {
     holding: Holding<'a>,
 }
 
+/// A blend (1 − w)·x + w·y whose weight is exactly 0 or 1 is exactly x or y: the other
+/// product is ±0, and x + ±0 = x unless x is −0, which no value, line or blend here can be
+/// (a gain is never −0, so no value is; a sum of two products is −0 only if both are, which
+/// would need w = 0 and w = 1 at once). So such a blend is skipped: the moves that leave an
+/// axis alone (7 of the 9 pairs keep the fee under the `agree` rule, 3 keep stake0) read one
+/// row instead of two. Only non-finite values, which fail the solve anyway, could tell.
+fn exact_side(w: [f64; 2]) -> Option<usize> {
+    match w {
+        [_, x] if x == 0.0 => Some(0),
+        [x, _] if x == 0.0 => Some(1),
+        _ => None,
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Holding<'a> {
     Row(f64),
@@ -433,14 +447,14 @@ fn pair_rows<'a>(
 fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
     // Element by element, not `array::map`: the compiler left that closure out of line, and
     // the intrinsics in it with it (measured: the solve took twice as long).
-    let l = &p.lines;
-    let (l00, l01) = (S::load(&l[0][at..]), S::load(&l[1][at..]));
-    let (l10, l11) = (S::load(&l[2][at..]), S::load(&l[3][at..]));
-    let (a0, a1) = (S::splat(p.stake0[0]), S::splat(p.stake0[1]));
-    let (f0, f1) = (S::splat(p.fee[0]), S::splat(p.fee[1]));
-    let p0 = S::add(S::mul(l00, a0), S::mul(l01, a1));
-    let p1 = S::add(S::mul(l10, a0), S::mul(l11, a1));
-    let next = S::add(S::mul(p0, f0), S::mul(p1, f1));
+    let next = match exact_side(p.fee) {
+        Some(side) => stake0_blend::<S>(p, 2 * side, at),
+        None => {
+            let (p0, p1) = (stake0_blend::<S>(p, 0, at), stake0_blend::<S>(p, 2, at));
+            let (f0, f1) = (S::splat(p.fee[0]), S::splat(p.fee[1]));
+            S::add(S::mul(p0, f0), S::mul(p1, f1))
+        }
+    };
     let holding = match p.holding {
         Holding::Row(h) => S::splat(h),
         Holding::Along(h) => S::load(&h[at..]),
@@ -450,6 +464,22 @@ fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
         holding,
     );
     S::add(gain, next)
+}
+
+/// The blend along stake0 of line rows `first` and `first + 1` (one fee side).
+#[inline(always)]
+fn stake0_blend<S: Simd>(p: &PairRow, first: usize, at: usize) -> S::V {
+    match exact_side(p.stake0) {
+        Some(side) => S::load(&p.lines[first + side][at..]),
+        None => {
+            let (lo, hi) = (
+                S::load(&p.lines[first][at..]),
+                S::load(&p.lines[first + 1][at..]),
+            );
+            let (a0, a1) = (S::splat(p.stake0[0]), S::splat(p.stake0[1]));
+            S::add(S::mul(lo, a0), S::mul(hi, a1))
+        }
+    }
 }
 
 /// One output row's values and action codes.

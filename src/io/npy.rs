@@ -8,21 +8,36 @@ use std::io::ErrorKind;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Mmap, MmapMut};
-use ndarray::{ArrayViewD, ArrayViewMutD};
+use memmap2::Mmap;
+use ndarray::ArrayViewD;
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::{
-    ViewElement, ViewMutElement, ViewMutNpyExt, ViewNpyError, ViewNpyExt, WritableElement,
-    WriteNpyExt,
+    ViewElement, ViewMutElement, ViewNpyError, ViewNpyExt, WritableElement, WriteNpyExt,
 };
 
 use crate::error::Error;
 use crate::io::{temp_file_in, write_atomic};
 
 /// An element type `NpyStream` can hold: f32, f64, u8, i8 and the other primitive numbers.
-pub trait NpyElement: WritableElement + ViewElement + ViewMutElement + Copy {}
+pub trait NpyElement: WritableElement + ViewElement + ViewMutElement + bytemuck::Pod {}
 
-impl<T: WritableElement + ViewElement + ViewMutElement + Copy> NpyElement for T {}
+impl<T: WritableElement + ViewElement + ViewMutElement + bytemuck::Pod> NpyElement for T {}
+
+/// Writes all of `bytes` at `offset` of `file`, without moving its cursor.
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+/// Writes all of `bytes` at `offset` of `file` (through a second handle, so that the
+/// file's own cursor does not matter).
+#[cfg(not(unix))]
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = file.try_clone()?;
+    f.seek(SeekFrom::Start(offset))?;
+    f.write_all(bytes)
+}
 
 /// A programming error (a shape or an offset that does not fit), reported against the file.
 fn invalid(path: &Path, why: String) -> Error {
@@ -60,13 +75,15 @@ fn view_bug(path: &Path, e: Option<ViewNpyError>) -> Error {
     Error::io(path, std::io::Error::other(why))
 }
 
-/// An array of `shape` written slice by slice, in any order, into a memory-mapped file that
-/// lives under a temporary name beside its destination until [`NpyStream::persist`]. The
-/// `equilibrium` scheme streams each time step's actions this way, so a fine grid's policy
-/// never has to fit in memory.
+/// An array of `shape` written slice by slice, in any order, into a file that lives under a
+/// temporary name beside its destination until [`NpyStream::persist`] (dropped unpersisted,
+/// it is deleted). The `equilibrium` scheme streams each time step's actions this way, so a
+/// fine grid's policy never has to fit in memory. Slices are written with `pwrite`, and
+/// elements read back through a read-only view of the map (the same page cache).
 pub struct NpyStream<T: NpyElement> {
     file: tempfile::NamedTempFile,
-    map: MmapMut,
+    /// Read-only: the solver writes with `pwrite` (see [`NpyStream::write`]).
+    map: Mmap,
     len: usize,
     destination: PathBuf,
     _element: PhantomData<T>,
@@ -108,7 +125,7 @@ impl<T: NpyElement> NpyStream<T> {
         }
         // SAFETY: the file is ours, under a fresh temporary name; nothing else maps or
         // truncates it while the map lives.
-        let map = unsafe { MmapMut::map_mut(file.as_file()) }.map_err(io)?;
+        let map = unsafe { Mmap::map(file.as_file()) }.map_err(io)?;
         let stream = NpyStream {
             file,
             map,
@@ -129,13 +146,10 @@ impl<T: NpyElement> NpyStream<T> {
         view.to_slice().ok_or_else(|| bug(None))
     }
 
-    fn elements_mut(&mut self) -> Result<&mut [T], Error> {
-        let bug = |e| view_bug(&self.destination, e);
-        let view = ArrayViewMutD::<T>::view_mut_npy(&mut self.map).map_err(|e| bug(Some(e)))?;
-        view.into_slice().ok_or_else(|| bug(None))
-    }
-
-    /// Writes `values` starting at flat element index `at`.
+    /// Writes `values` starting at flat element index `at`. With `pwrite`, not through the
+    /// map: a store to a mapped page of the file first faults it in, reading (and zeroing) it
+    /// from the file, which was a fifth of a 101×401²×11 equilibrium solve (measured); and
+    /// the pages never become part of this process, so its memory stays flat.
     pub fn write(&mut self, at: usize, values: &[T]) -> Result<(), Error> {
         let len = self.len;
         let end = at.checked_add(values.len()).filter(|&end| end <= len);
@@ -148,29 +162,13 @@ impl<T: NpyElement> NpyStream<T> {
                 ),
             ));
         };
-        self.elements_mut()?[at..end].copy_from_slice(values);
-        self.release(at, end);
+        let data = (self.map.len() - self.len * size_of::<T>()) as u64;
+        let offset = data + (at * size_of::<T>()) as u64;
+        let bytes: &[u8] = bytemuck::cast_slice(values);
+        write_all_at(self.file.as_file(), bytes, offset)
+            .map_err(|e| Error::io(&self.destination, e))?;
+        debug_assert!(end <= len);
         Ok(())
-    }
-
-    /// Starts writing elements `at..end` to disk and unmaps their pages from this process.
-    /// Without it every page written stays resident until `persist`: measured on a 61 fee ×
-    /// 201² stake × 21 time points equilibrium run, the peak RSS went from 126 MB to 512 MB
-    /// (the 414 MB policy), and a fine grid's policy is gigabytes. The data stays in the page
-    /// cache, where writing through `write` would leave it too. Both calls are hints: if one
-    /// fails, the pages simply stay mapped until `persist` syncs them.
-    fn release(&self, at: usize, end: usize) {
-        let data = self.map.len() - self.len * size_of::<T>();
-        let (offset, len) = (data + at * size_of::<T>(), (end - at) * size_of::<T>());
-        let _ = self.map.flush_async_range(offset, len);
-        #[cfg(unix)]
-        // SAFETY: MADV_DONTNEED on a shared file mapping only drops this process's page-table
-        // entries (their dirty bits go to the page cache); the next access reads the file's
-        // current contents, which are what was written. No reference into the map is held.
-        let _ = unsafe {
-            self.map
-                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
-        };
     }
 
     /// Reads the element at flat index `at`.
@@ -186,7 +184,6 @@ impl<T: NpyElement> NpyStream<T> {
     /// Flushes the file and moves it to its destination.
     pub fn persist(self) -> Result<(), Error> {
         let io = |e| Error::io(&self.destination, e);
-        self.map.flush().map_err(io)?;
         drop(self.map);
         self.file.as_file().sync_data().map_err(io)?;
         self.file
