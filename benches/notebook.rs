@@ -1,6 +1,6 @@
 //! Criterion benchmarks of a scheme on the CPU and on the GPU over a small, a medium and a large
 //! grid (`cargo bench --bench notebook`; BENCHMARKS.md shows figures). Throughput is in cell
-//! updates (MODEL.md: fee_points · stake_points² · (time_points − 1) · iterations), counted
+//! updates (docs/model.md: fee_points · stake_points² · (time_points − 1) · iterations), counted
 //! from the iterations a first solve actually ran; the scenario asks for exactly
 //! `mmgame::tools::bench::BENCH_ITERATIONS` of them (tolerance 0).
 //!

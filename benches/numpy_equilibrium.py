@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent, vectorised NumPy implementation of mmgame's `equilibrium` scheme.
 
-Written from the specification (/work/shared/MODEL.md, "The game" and "Scheme `equilibrium`"),
+Written from the specification (docs/model.md: the game and the `equilibrium` scheme),
 not from mmgame's Rust code, so that it can serve as an independent reference for the CPU
 solver and as a speed baseline.  Needs only NumPy (1.26 or 2.x) and Python 3.11.
 
@@ -35,7 +35,7 @@ import numpy as np
 
 
 # ----------------------------------------------------------------------------------------------
-# Parameters.  Defaults are the notebook's (MODEL.md, table in "The game").
+# Parameters.  Defaults are the notebook's (docs/model.md, the model's parameters).
 # ----------------------------------------------------------------------------------------------
 DEFAULTS = dict(
     horizon=1.0,          # T
@@ -84,7 +84,7 @@ def fee_action(a0, a1, rule):
 
 
 def bracket(x, spacing, n):
-    """Linear-interpolation bracket on a uniform axis 0..(n-1)*spacing, as MODEL.md prescribes:
+    """Linear-interpolation bracket on a uniform axis 0..(n-1)*spacing, as docs/model.md prescribes:
     u = x/spacing, lo = clamp(floor(u), 0, n-2), hi = lo + 1, w = clamp(u - lo, 0, 1)."""
     u = x / spacing
     lo = np.clip(np.floor(u), 0, n - 2).astype(np.intp)
@@ -110,7 +110,7 @@ def lerp_axis(v, axis, lo, w, out=None):
 
 
 def solve(nf, ns, nt, p):
-    """Backward induction with a Nash-equilibrium selection at every state (MODEL.md).
+    """Backward induction with a Nash-equilibrium selection at every state (docs/model.md).
 
     Returns (values at t = 0 of shape (2, nf, ns, ns), policy (2, nt, nf, ns, ns) int8,
     per-step diagnostics list)."""
@@ -220,7 +220,7 @@ def solve(nf, ns, nt, p):
         policy[0, k] = ctrl_arr[sel // 3]
         policy[1, k] = ctrl_arr[sel % 3]
 
-        # Diagnostics as MODEL.md step 4 defines them (pure equilibria: e <= tau).
+        # Diagnostics as docs/model.md defines them (pure equilibria: e <= tau).
         np.less_equal(e, tau, out=cand)
         n_eq = cand.sum(axis=0, dtype=np.int16)
         e_sel = np.take_along_axis(e, sel[None], axis=0)[0]

@@ -45,7 +45,7 @@ struct Cell {
 }
 
 // The stage game at state (fee, s0, s1): U_i for the nine pairs, each pair's exploitability,
-// and the selection of MODEL.md with tau = TIE_TOLERANCE · max(1, largest |U|): least
+// and the selection of docs/model.md with tau = TIE_TOLERANCE · max(1, largest |U|): least
 // exploitability within tau, then the largest joint payoff within tau, then the first in order.
 fn equilibrium_state(fee: u32, s0: u32, s1: u32) -> Cell {
     var u0 = array<real, PAIRS>();

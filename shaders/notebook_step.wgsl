@@ -1,7 +1,7 @@
 // notebook_step: one time step at every state in one dispatch: evaluate, then agent 0's and
 // agent 1's best responses (the three kernels back to back per state, as the CPU's step_row
 // runs them). Valid because each state reads only its own actions: evaluation at t reads
-// a[., t] and v_old[t+1], the best responses a[., t] and v_new[t+1] (MODEL.md). It reads the
+// a[., t] and v_old[t+1], the best responses a[., t] and v_new[t+1] (docs/model.md). It reads the
 // actions once and writes them once (packed four to a word, each word by one invocation: see
 // new_codes in notebook_best_response_state.wgsl), and needs 11 storage buffers; where an
 // adapter allows fewer, notebook_evaluate and notebook_best_response run instead.

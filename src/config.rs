@@ -59,7 +59,7 @@ impl GridConfig {
 pub enum Scheme {
     /// The notebook's policy iteration with best responses, reproduced exactly.
     Notebook,
-    /// Backward induction with a Nash equilibrium of the stage game at every state (MODEL.md).
+    /// Backward induction with a Nash equilibrium of the stage game at every state (docs/model.md).
     Equilibrium,
 }
 

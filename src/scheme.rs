@@ -32,7 +32,7 @@ impl Precision {
     }
 
     /// The `equilibrium` scheme's tie tolerance in this precision, relative to
-    /// max(1, largest |U|) at the state (MODEL.md). f32 carries about 6e-8 relative error per
+    /// max(1, largest |U|) at the state (docs/model.md). f32 carries about 6e-8 relative error per
     /// operation and a few hundred operations reach a payoff, so pairs that are equal in exact
     /// arithmetic can differ by ~1e-6 relative; 1e-5 keeps them tied.
     pub const fn tie_tolerance(self) -> f64 {
@@ -110,7 +110,7 @@ impl Solution {
         self.policy_change.len()
     }
 
-    /// Cell updates: one grid state at one time step for both agents (MODEL.md).
+    /// Cell updates: one grid state at one time step for both agents (docs/model.md).
     pub fn cell_updates(&self) -> f64 {
         let [_, nt, nf, ns, _] = self.shape;
         (nf * ns * ns) as f64 * (nt - 1) as f64 * self.iterations() as f64
@@ -123,7 +123,7 @@ impl Solution {
     }
 }
 
-/// What one time step's selection found (MODEL.md step 4).
+/// What one time step's selection found (docs/model.md step 4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StepDiagnostics {
     pub step: usize,
@@ -339,7 +339,7 @@ impl GpuTimeSplit {
 }
 
 impl EquilibriumSolution {
-    /// Cell updates: every state at every time step but the last (MODEL.md).
+    /// Cell updates: every state at every time step but the last (docs/model.md).
     pub fn cell_updates(grid: &Grid) -> f64 {
         grid.slice_len() as f64 * (grid.time.len() - 1) as f64
     }

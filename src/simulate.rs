@@ -43,7 +43,7 @@ pub fn notebook_path(
     }
 }
 
-/// The `equilibrium` scheme's path (MODEL.md): for steps 0..N_T−2, look both actions up at the
+/// The `equilibrium` scheme's path (docs/model.md): for steps 0..N_T−2, look both actions up at the
 /// nearest node at time step k with `action(agent, k, fee, stake0, stake1)` (a code), then move
 /// with the same clamped physical transition as the solver. N_T points.
 pub fn equilibrium_path(

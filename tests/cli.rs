@@ -376,7 +376,7 @@ fn refine_writes_a_table_and_each_level() {
     assert_eq!(lines.len(), 3);
     assert!(lines[0].starts_with("level,fee_points,stake_points,time_points"));
     assert!(lines[2].starts_with("1,29,29,9,"));
-    // MODEL.md: agent 0's start value 1754.97 then 1707.29 on these grids.
+    // docs/model.md: agent 0's start value 1754.97 then 1707.29 on these grids.
     let v0: Vec<f64> = lines[1..]
         .iter()
         .map(|l| l.split(',').nth(5).unwrap().parse().unwrap())

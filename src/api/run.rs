@@ -23,7 +23,7 @@ pub struct Run {
     /// Seconds of the solver itself: tables, arrays and the iterations or the sweep, without
     /// writing files.
     pub solve_seconds: f64,
-    /// Cell updates done (MODEL.md).
+    /// Cell updates done (docs/model.md).
     pub cell_updates: f64,
     /// Which action slices its policy.npy holds (a folder output, or [`Run::save`]).
     pub save_policy: crate::io::summary::SavePolicy,

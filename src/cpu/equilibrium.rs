@@ -1,6 +1,6 @@
 //! The `equilibrium` scheme on the CPU (the f64 reference): one backward sweep, at every
 //! state the stage game over all action pairs, an explicit equilibrium selection, and memory
-//! for two value slices (MODEL.md).
+//! for two value slices (docs/model.md).
 //!
 //! `equilibrium_cell` is the CPU twin of `shaders/equilibrium_step.wgsl`. Each time step's
 //! actions (and, if asked, values) go to a [`StepSink`] as soon as they exist, so a fine grid's
@@ -27,7 +27,7 @@ use super::stencil::{self, RowsOutput, Scratch, Stencil, StepInput};
 /// Number of action pairs of the stage game (3 × 3 controls).
 pub const PAIRS: usize = 9;
 
-/// The CPU's tie tolerance, relative to max(1, largest |U|) at the state (MODEL.md).
+/// The CPU's tie tolerance, relative to max(1, largest |U|) at the state (docs/model.md).
 pub const CPU_TIE_TOLERANCE: f64 = Precision::F64.tie_tolerance();
 
 /// One state's outcome.
@@ -111,7 +111,7 @@ pub fn payoffs(
     u
 }
 
-/// Each pair's exploitability e = max(D_0, D_1) (MODEL.md step 2).
+/// Each pair's exploitability e = max(D_0, D_1) (docs/model.md step 2).
 pub fn exploitability(u: &[[f64; PAIRS]; 2]) -> [f64; PAIRS] {
     std::array::from_fn(|n| {
         let (a0, a1) = (n / 3, n % 3);
@@ -125,7 +125,7 @@ pub fn exploitability(u: &[[f64; PAIRS]; 2]) -> [f64; PAIRS] {
     })
 }
 
-/// Exploitability of every pair and the selection of MODEL.md step 3, with tie tolerance
+/// Exploitability of every pair and the selection of docs/model.md step 3, with tie tolerance
 /// `relative`·max(1, largest |U|).
 pub fn select(u: &[[f64; PAIRS]; 2], relative: f64) -> Cell {
     let largest = u.iter().flatten().fold(1.0f64, |m, x| m.max(x.abs()));

@@ -5,7 +5,7 @@
 //! state: `evaluate_cell` (both agents' values), then `best_response_cell` for agent 0 and for
 //! agent 1. They are the CPU twins of `shaders/notebook_evaluate.wgsl` and
 //! `shaders/notebook_best_response.wgsl`. Fusing the notebook's two sweeps this way gives the
-//! same result (MODEL.md): evaluation at t reads only a[·, t] and v_old[t+1], the best
+//! same result (docs/model.md): evaluation at t reads only a[·, t] and v_old[t+1], the best
 //! response at t only v_new[t+1] and a[·, t]; and since each state reads only its own
 //! actions, the three kernels run back to back per state, rows in parallel.
 //!

@@ -3,7 +3,7 @@
 //!
 //! Every (grid, backend) gets one warm-up solve and then `runs` timed solves. The report gives
 //! the median and the spread (min–max) of the solve time and of the cell updates per second
-//! (MODEL.md: fee_points · stake_points² · (time_points − 1) · iterations, counted from the
+//! (docs/model.md: fee_points · stake_points² · (time_points − 1) · iterations, counted from the
 //! iterations actually run). The solver is told to run exactly [`BENCH_ITERATIONS`]
 //! iterations: with tolerance 0 no policy change is ever below the tolerance, so every run of a
 //! grid does the same work whether or not the policy has settled.
@@ -77,7 +77,7 @@ impl GridSize {
         }
     }
 
-    /// Cell updates of one iteration over this grid (MODEL.md).
+    /// Cell updates of one iteration over this grid (docs/model.md).
     pub fn cell_updates_per_iteration(&self) -> f64 {
         (self.fee_points * self.stake_points * self.stake_points) as f64
             * self.time_points.saturating_sub(1) as f64

@@ -137,7 +137,7 @@ pub struct EquilibriumAgreement {
     /// Action entries equal to the CPU's.
     pub identical: usize,
     /// max |v_gpu − v_cpu| / max |v_cpu| over all slices (information: where a tie is broken
-    /// the other way the selected equilibrium, and so the values, may move, MODEL.md).
+    /// the other way the selected equilibrium, and so the values, may move, docs/model.md).
     pub value_difference: f64,
     /// States where the GPU's pair is not a valid selection in f64 on the GPU's own V(t+1)
     /// (more than ε from the rule): the GPU's kernel errors.
