@@ -388,10 +388,12 @@ struct PairRow<'a> {
 /// axis alone (7 of the 9 pairs keep the fee under the `agree` rule, 3 keep stake0) read one
 /// row instead of two. Only non-finite values, which fail the solve anyway, could tell.
 fn exact_side(w: [f64; 2]) -> Option<usize> {
-    match w {
-        [_, x] if x == 0.0 => Some(0),
-        [x, _] if x == 0.0 => Some(1),
-        _ => None,
+    if w[1] == 0.0 {
+        Some(0)
+    } else if w[0] == 0.0 {
+        Some(1)
+    } else {
+        None
     }
 }
 
