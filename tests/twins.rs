@@ -189,19 +189,7 @@ fn dispatch(
             mapped_at_creation: false,
         }));
     }
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &entries,
-    });
+    let group = ctx.bind_group(None, &pipeline, &buffers.iter().collect::<Vec<_>>());
     let (x, y) = layout::workgroups(states as u64, 2);
     let mut encoder = device.create_command_encoder(&Default::default());
     {

@@ -332,7 +332,8 @@ impl EquilibriumGpu {
                 &actions,
                 &diagnostics,
             ];
-            self.bind_group(&resources)
+            self.ctx
+                .bind_group(Some("equilibrium_step"), &self.step, &resources)
         });
         Buffers {
             step,
@@ -344,24 +345,6 @@ impl EquilibriumGpu {
             layout,
             timestamps,
         }
-    }
-
-    fn bind_group(&self, resources: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = resources
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        self.ctx
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("equilibrium_step"),
-                layout: &self.step.get_bind_group_layout(0),
-                entries: &entries,
-            })
     }
 }
 

@@ -600,7 +600,9 @@ impl NotebookGpu {
     /// The bind groups of one iteration's dispatches, per time step: it writes v_new at ring
     /// offset `new` and reads v_old (the previous iteration's) at offset `old`.
     fn bind_groups(&self, b: &Buffers, plan: &DispatchPlan, new: usize, old: usize) -> BindGroups {
-        let sums = self.bind(&self.policy_change, &[&b.partials, &b.sums]);
+        let sums = self
+            .ctx
+            .bind_group(None, &self.policy_change, &[&b.partials, &b.sums]);
         let per_step = |f: &dyn Fn(usize) -> wgpu::BindGroup| (0..plan.steps).map(f).collect();
         let (v, a) = (
             |agent, offset, t| b.values.slice(agent, offset, t),
@@ -609,7 +611,8 @@ impl NotebookGpu {
         let Some(step) = &self.step else {
             return BindGroups::Separate {
                 evaluate: per_step(&|t| {
-                    self.bind(
+                    self.ctx.bind_group(
+                        None,
                         &self.evaluate,
                         &[
                             &b.params,
@@ -627,7 +630,8 @@ impl NotebookGpu {
                 }),
                 best_response: std::array::from_fn(|agent| {
                     per_step(&|t| {
-                        self.bind(
+                        self.ctx.bind_group(
+                            None,
                             &self.best_response,
                             &[
                                 &b.params,
@@ -647,7 +651,8 @@ impl NotebookGpu {
             };
         };
         let fused = per_step(&|t| {
-            self.bind(
+            self.ctx.bind_group(
+                None,
                 step,
                 &[
                     &b.params,
@@ -667,25 +672,6 @@ impl NotebookGpu {
             )
         });
         BindGroups::Fused(fused, sums)
-    }
-
-    /// A bind group of `buffers` at bindings 0, 1, … of `pipeline`'s group 0.
-    fn bind(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        self.ctx
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            })
     }
 }
 
