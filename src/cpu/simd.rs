@@ -5,7 +5,9 @@
 //! annotate`: the selection walk ran in xmm registers). Written against this trait it keeps
 //! a whole vector of states in registers. Every method is `#[inline(always)]`, so that it is
 //! inlined into the `#[target_feature]` copies that `isa::dispatch!` makes, and compiles to
-//! one or two instructions there.
+//! one or two instructions there. Code that calls these methods must not sit in a closure:
+//! a closure is a function of its own, without the copy's target features, so its vector
+//! instructions become calls (measured several times here: up to twice the solve's time).
 //!
 //! `max` and `min` are the instructions' (for equal operands or a NaN they return the second
 //! one), not `f64::max`: with finite inputs the two agree except for the sign of a zero

@@ -523,24 +523,26 @@ fn row_stage_games<S: Simd>(
             S::select(S::le(three, g.chosen), one, zero),
             S::select(S::le(S::splat(6.0), g.chosen), one, zero),
         );
-        S::store(c0, &mut w.codes[at..]);
-        S::store(
-            S::sub(g.chosen, S::mul(three, c0)),
-            &mut w.codes[width + at..],
-        );
+        let c1 = S::sub(g.chosen, S::mul(three, c0));
         // Straight into the output row, but for its last, partial vector.
         if at + S::N <= ns {
             S::store(g.values[0], &mut out.values[0][at..]);
             S::store(g.values[1], &mut out.values[1][at..]);
+            S::store_bytes(c0, &mut out.actions[0][at..]);
+            S::store_bytes(c1, &mut out.actions[1][at..]);
         } else {
             S::store(g.values[0], &mut w.values[at..]);
             S::store(g.values[1], &mut w.values[width + at..]);
+            S::store_bytes(c0, &mut w.codes[at..]);
+            S::store_bytes(c1, &mut w.codes[width + at..]);
         }
-        // The padding lanes past the row's end count for nothing.
+        // The padding lanes past the row's end count for nothing. (No closures here: the
+        // compiler left them out of line, and the vector instructions in them with them.)
         let valid = S::lt(S::add(lane, S::splat(at as f64)), S::splat(ns as f64));
-        let count = |m: S::M| S::select(S::and(valid, m), one, zero);
-        sums.no_pure = S::add(sums.no_pure, count(S::le(g.equilibria, zero)));
-        sums.several = S::add(sums.several, count(S::lt(one, g.equilibria)));
+        let none = S::and(valid, S::le(g.equilibria, zero));
+        let several = S::and(valid, S::lt(one, g.equilibria));
+        sums.no_pure = S::add(sums.no_pure, S::select(none, one, zero));
+        sums.several = S::add(sums.several, S::select(several, one, zero));
         sums.ambiguous = S::add(sums.ambiguous, S::select(valid, g.ambiguous, zero));
         sums.worst = S::max(sums.worst, S::select(valid, g.exploitability, zero));
     }
@@ -659,21 +661,17 @@ fn report_row<S: Simd>(
     let tail = ns - ns % S::N;
     v0[tail..].copy_from_slice(&w.values[tail..ns]);
     v1[tail..].copy_from_slice(&w.values[width + tail..][..ns - tail]);
-    let (c0, c1) = w.codes.split_at(width);
-    for (g, c) in g0.iter_mut().zip(&c0[..ns]) {
-        *g = *c as u8;
-    }
-    for (g, c) in g1.iter_mut().zip(&c1[..ns]) {
-        *g = *c as u8;
-    }
+    g0[tail..].copy_from_slice(&w.codes[tail..ns]);
+    g1[tail..].copy_from_slice(&w.codes[width + tail..][..ns - tail]);
     let lanes = &mut w.lanes;
-    let mut total = |v: S::V| {
+    for (v, total) in [
+        (sums.no_pure, &mut d.no_pure_equilibrium),
+        (sums.several, &mut d.several_equilibria),
+        (sums.ambiguous, &mut d.ambiguous),
+    ] {
         S::store(v, &mut lanes[..]);
-        lanes[..S::N].iter().sum::<f64>() as u64
-    };
-    d.no_pure_equilibrium += total(sums.no_pure);
-    d.several_equilibria += total(sums.several);
-    d.ambiguous += total(sums.ambiguous);
+        *total += lanes[..S::N].iter().sum::<f64>() as u64;
+    }
     S::store(sums.worst, &mut lanes[..]);
     for &x in &lanes[..S::N] {
         d.max_exploitability = d.max_exploitability.max(x);
@@ -682,7 +680,8 @@ fn report_row<S: Simd>(
 
 /// A row's stage-game outcomes (each array `width` long, two of them for both agents).
 pub struct RowCells {
-    codes: Vec<f64>,
+    /// The last, partial vector's action codes (agent 0's, then agent 1's).
+    codes: Vec<u8>,
     values: Vec<f64>,
     /// One vector's lanes, for the diagnostics' sums.
     lanes: [f64; LANES],
@@ -691,7 +690,7 @@ pub struct RowCells {
 impl RowCells {
     fn new(width: usize) -> Self {
         RowCells {
-            codes: vec![0.0; 2 * width],
+            codes: vec![0; 2 * width],
             values: vec![0.0; 2 * width],
             lanes: [0.0; LANES],
         }
