@@ -156,11 +156,9 @@ impl StepSink for FileSink {
         actions: [&[u8]; 2],
         values: SliceValues<'_>,
     ) -> Result<(), Error> {
-        let table = self.grid.actions.int8_table();
         for (agent, codes) in actions.iter().enumerate() {
             let mut row = std::mem::take(&mut self.row);
-            row.clear();
-            row.extend(codes.iter().map(|&c| table[c as usize & 3]));
+            self.grid.actions.int8_values(codes, &mut row);
             let at = self.offset(agent, t);
             self.policy.write(at, &row)?;
             if t == 0 && self.save_policy == SavePolicy::T0 {
