@@ -294,3 +294,39 @@ fn a_failing_sink_stops_the_gpu_sweep_with_its_error() {
     assert!(matches!(r, Err(Error::Input(m)) if m == "disk full"));
     assert_eq!(sink.1, [7, 6, 5, 4]);
 }
+
+/// The CPU hands each step's actions to a sink that takes no values on a writer thread: a
+/// sink's error still ends the solve with that error, after the steps before it, in order.
+#[test]
+fn a_failing_sink_stops_the_cpu_sweep_with_its_error() {
+    use mmgame::error::Error;
+    use mmgame::scheme::{SliceValues, StepSink};
+    struct FailAt(usize, Vec<usize>);
+    impl StepSink for FailAt {
+        fn step(&mut self, t: usize, a: [&[u8]; 2], _: SliceValues<'_>) -> Result<(), Error> {
+            assert!(a[0].iter().chain(a[1]).all(|&c| c < 3), "controls only");
+            self.1.push(t);
+            if t == self.0 {
+                return Err(Error::Input("disk full".into()));
+            }
+            Ok(())
+        }
+    }
+    let s = scenario(
+        "default",
+        &["solver.scheme=equilibrium", "grid.time_points=9"],
+    );
+    let (game, grid) = (s.game(), s.grid());
+    let mut sink = FailAt(4, Vec::new());
+    let r = mmgame::cpu::equilibrium::solve(
+        &game,
+        &grid,
+        s.solver.interpolation,
+        2,
+        &mut sink,
+        &Cancel::new(),
+        &mut Silent,
+    );
+    assert!(matches!(r, Err(Error::Input(m)) if m == "disk full"));
+    assert_eq!(sink.1, [7, 6, 5, 4]);
+}

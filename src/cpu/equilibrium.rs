@@ -166,17 +166,77 @@ pub fn select(u: &[[f64; PAIRS]; 2], relative: f64) -> Cell {
 
 /// Runs the sweep on up to `threads` threads, handing each time step to `sink`; `observer`
 /// hears of each time step, and `cancel` is read between them. Each step runs as stencils
-/// (`stencil.rs`), which give `equilibrium_cell`'s result at every state.
+/// (`stencil.rs`), which give `equilibrium_cell`'s result at every state. A sink that takes
+/// only the actions gets them on a writer thread, while the next step is computed (two sets
+/// of action slices take turns); one that also takes the values gets each step in line.
 pub fn solve(
     game: &Game,
     grid: &Grid,
     mode: Interpolation,
     threads: usize,
-    sink: &mut dyn StepSink,
+    sink: &mut (dyn StepSink + Send),
     cancel: &Cancel,
     observer: &mut dyn Observer,
 ) -> Result<EquilibriumSolution, Error> {
     let start = Instant::now();
+    let slice = grid.slice_len();
+    let (values_t0, diagnostics) = if sink.wants_values() {
+        let mut in_line = |t: usize, actions: Actions, values: SliceValues| {
+            sink.step(t, [&actions[0], &actions[1]], values)?;
+            Ok(actions)
+        };
+        sweep(game, grid, mode, threads, &mut in_line, cancel, observer)?
+    } else {
+        let (to_writer, steps) = std::sync::mpsc::sync_channel::<(usize, Actions)>(1);
+        let (to_solver, spare) = std::sync::mpsc::sync_channel::<Actions>(2);
+        let _ = to_solver.send([vec![0u8; slice], vec![0u8; slice]]);
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> Result<(), Error> {
+                for (t, actions) in steps {
+                    sink.step(t, [&actions[0], &actions[1]], SliceValues::F64([&[], &[]]))?;
+                    if to_solver.send(actions).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            let stopped = || Error::Internal("the policy writer stopped".into());
+            let mut hand_off = |t: usize, actions: Actions, _: SliceValues| {
+                to_writer.send((t, actions)).map_err(|_| stopped())?;
+                spare.recv().map_err(|_| stopped())
+            };
+            let swept = sweep(game, grid, mode, threads, &mut hand_off, cancel, observer);
+            drop(to_writer);
+            let written = writer.join().unwrap_or_else(|_| Err(stopped()));
+            // The writer's error is the cause when the sweep stopped because it had.
+            written.and(swept)
+        })?
+    };
+    Ok(EquilibriumSolution {
+        values_t0: Values::F64(values_t0),
+        diagnostics,
+        solve_seconds: start.elapsed().as_secs_f64(),
+        gpu_time_split: None,
+    })
+}
+
+/// Both agents' action codes of one time step.
+type Actions = [Vec<u8>; 2];
+
+/// Hands a step's actions (and values) on and returns the action slices to fill next.
+type HandOff<'a> = dyn FnMut(usize, Actions, SliceValues) -> Result<Actions, Error> + 'a;
+
+/// The backward sweep: each step's actions go to `hand_off`. Returns both agents' values at
+/// t = 0, joined, and the diagnostics.
+fn sweep(
+    game: &Game,
+    grid: &Grid,
+    mode: Interpolation,
+    threads: usize,
+    hand_off: &mut HandOff,
+    cancel: &Cancel,
+    observer: &mut dyn Observer,
+) -> Result<(Vec<f64>, Vec<StepDiagnostics>), Error> {
     let isa = Isa::selected()?;
     let (nt, slice) = (grid.time.len(), grid.slice_len());
     let (nf, ns) = (grid.fee.len(), grid.stake.len());
@@ -189,20 +249,12 @@ pub fn solve(
     let scratch: Vec<_> = (0..threads)
         .map(|_| std::sync::Mutex::new(stencil.scratch()))
         .collect();
-
     // V(T) = 0; the two slices swap roles every step. Written, not just allocated: V(T) is
     // read before it is written (see `team::zeroed_written`).
-    let mut v_next = [
-        team::zeroed_written(threads, slice)?,
-        team::zeroed_written(threads, slice)?,
-    ];
-    let mut v_cur = [
-        team::zeroed_written(threads, slice)?,
-        team::zeroed_written(threads, slice)?,
-    ];
+    let zeroed = || team::zeroed_written(threads, slice);
+    let (mut v_next, mut v_cur) = ([zeroed()?, zeroed()?], [zeroed()?, zeroed()?]);
     let mut actions = [vec![0u8; slice], vec![0u8; slice]];
     let mut diagnostics = vec![StepDiagnostics::default(); nt - 1];
-
     for t in (0..nt - 1).rev() {
         cancel.check()?;
         let gains = StepGains::new(game, grid, &gains, &tr.stake_post, t);
@@ -215,13 +267,8 @@ pub fn solve(
         };
         let d = &mut diagnostics[t];
         *d = step(&input, isa, &scratch, &mut v_cur, &mut actions, cancel)?;
-        d.step = t;
-        d.time = grid.time.nodes[t];
-        sink.step(
-            t,
-            [&actions[0], &actions[1]],
-            SliceValues::F64([&v_cur[0], &v_cur[1]]),
-        )?;
+        (d.step, d.time) = (t, grid.time.nodes[t]);
+        actions = hand_off(t, actions, SliceValues::F64([&v_cur[0], &v_cur[1]]))?;
         std::mem::swap(&mut v_next, &mut v_cur);
         observer.event(&Event::TimeStep {
             done: nt - 1 - t,
@@ -232,20 +279,10 @@ pub fn solve(
     // The other slices and tables go first: joining the t = 0 pair briefly holds three slices
     // beside the new one, which is the working memory `check_fits` counts (four slices), not
     // six.
-    drop(v_cur);
-    drop(actions);
-    drop(scratch);
-    drop(stencil);
-    drop(gains);
-    let [v0, v1] = v_next;
-    let mut values_t0 = v0;
+    drop((v_cur, actions, scratch, stencil, gains));
+    let [mut values_t0, v1] = v_next;
     values_t0.extend_from_slice(&v1);
-    Ok(EquilibriumSolution {
-        values_t0: Values::F64(values_t0),
-        diagnostics,
-        solve_seconds: start.elapsed().as_secs_f64(),
-        gpu_time_split: None,
-    })
+    Ok((values_t0, diagnostics))
 }
 
 /// One time step on the team: each thread solves a contiguous share of the rows
