@@ -260,22 +260,31 @@ fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
     assert_eq!(a.diagnostics, b.diagnostics);
 }
 
+/// A sink that records the time steps it is handed (checking that they hold controls only)
+/// and fails with "disk full" at step `.0`.
+struct FailAt(usize, Vec<usize>);
+
+impl mmgame::scheme::StepSink for FailAt {
+    fn step(
+        &mut self,
+        t: usize,
+        a: [&[u8]; 2],
+        _: mmgame::scheme::SliceValues<'_>,
+    ) -> Result<(), mmgame::error::Error> {
+        assert!(a[0].iter().chain(a[1]).all(|&c| c < 3), "controls only");
+        self.1.push(t);
+        if t == self.0 {
+            return Err(mmgame::error::Error::Input("disk full".into()));
+        }
+        Ok(())
+    }
+}
+
 /// The GPU hands steps to the sink on a writer thread: a sink's error still ends the solve
 /// with that error, after the steps before it, in order (t descending).
 #[test]
 fn a_failing_sink_stops_the_gpu_sweep_with_its_error() {
     use mmgame::error::Error;
-    use mmgame::scheme::{SliceValues, StepSink};
-    struct FailAt(usize, Vec<usize>);
-    impl StepSink for FailAt {
-        fn step(&mut self, t: usize, _: [&[u8]; 2], _: SliceValues<'_>) -> Result<(), Error> {
-            self.1.push(t);
-            if t == self.0 {
-                return Err(Error::Input("disk full".into()));
-            }
-            Ok(())
-        }
-    }
     let Some(ctx) = gpu() else { return };
     let s = scenario(
         "default",
@@ -300,18 +309,6 @@ fn a_failing_sink_stops_the_gpu_sweep_with_its_error() {
 #[test]
 fn a_failing_sink_stops_the_cpu_sweep_with_its_error() {
     use mmgame::error::Error;
-    use mmgame::scheme::{SliceValues, StepSink};
-    struct FailAt(usize, Vec<usize>);
-    impl StepSink for FailAt {
-        fn step(&mut self, t: usize, a: [&[u8]; 2], _: SliceValues<'_>) -> Result<(), Error> {
-            assert!(a[0].iter().chain(a[1]).all(|&c| c < 3), "controls only");
-            self.1.push(t);
-            if t == self.0 {
-                return Err(Error::Input("disk full".into()));
-            }
-            Ok(())
-        }
-    }
     let s = scenario(
         "default",
         &["solver.scheme=equilibrium", "grid.time_points=9"],

@@ -57,6 +57,22 @@ fn scenario(
     }
 }
 
+/// The option `key`'s value `value` among `allowed`, or an input error naming them all:
+/// `backend "tpu": give "cpu", "gpu" or "auto"`.
+fn choice<T: Copy>(key: &str, value: &str, allowed: &[(&str, T)]) -> Result<T, Error> {
+    if let Some((_, v)) = allowed.iter().find(|(name, _)| *name == value) {
+        return Ok(*v);
+    }
+    let names: Vec<String> = allowed.iter().map(|(n, _)| format!("{n:?}")).collect();
+    let (last, rest) = names.split_last().expect("at least one choice");
+    let listed = if rest.is_empty() {
+        last.clone()
+    } else {
+        format!("{} or {last}", rest.join(", "))
+    };
+    Err(Error::Input(format!("{key} {value:?}: give {listed}")))
+}
+
 fn options(
     backend: &str,
     precision: Option<&str>,
@@ -64,45 +80,34 @@ fn options(
     save_values: &str,
     save_policy: &str,
 ) -> Result<SolveOptions, Error> {
-    let backend = match backend {
-        "cpu" => Backend::Cpu,
-        "gpu" => Backend::Gpu,
-        "auto" => Backend::Auto,
-        other => {
-            return Err(Error::Input(format!(
-                "backend {other:?}: give \"cpu\", \"gpu\" or \"auto\""
-            )))
-        }
-    };
+    use Backend::{Auto, Cpu, Gpu};
+    let backend = choice(
+        "backend",
+        backend,
+        &[("cpu", Cpu), ("gpu", Gpu), ("auto", Auto)],
+    )?;
     let precision = match precision {
         None => None,
-        Some("f32") => Some(Precision::F32),
-        Some("f64") => Some(Precision::F64),
-        Some(other) => {
-            return Err(Error::Input(format!(
-                "precision {other:?}: give \"f32\" or \"f64\""
-            )))
-        }
+        Some(p) => Some(choice(
+            "precision",
+            p,
+            &[("f32", Precision::F32), ("f64", Precision::F64)],
+        )?),
     };
-    let save_values = match save_values {
-        "t0" => SaveValues::T0,
-        "all" => SaveValues::All,
-        other => {
-            return Err(Error::Input(format!(
-                "save_values {other:?}: give \"t0\" or \"all\""
-            )))
-        }
-    };
-    let save_policy = match save_policy {
-        "all" => SavePolicy::All,
-        "t0" => SavePolicy::T0,
-        "none" => SavePolicy::None,
-        other => {
-            return Err(Error::Input(format!(
-                "save_policy {other:?}: give \"all\", \"t0\" or \"none\""
-            )))
-        }
-    };
+    let save_values = choice(
+        "save_values",
+        save_values,
+        &[("t0", SaveValues::T0), ("all", SaveValues::All)],
+    )?;
+    let save_policy = choice(
+        "save_policy",
+        save_policy,
+        &[
+            ("all", SavePolicy::All),
+            ("t0", SavePolicy::T0),
+            ("none", SavePolicy::None),
+        ],
+    )?;
     Ok(SolveOptions {
         backend,
         adapter,

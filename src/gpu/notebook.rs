@@ -921,12 +921,6 @@ mod tests {
         assert!(b.total() < before * 45 / 100, "{b:?} vs {before}");
         let small = device_bytes(&grid(9, 31, 61), Precision::F32, 65535);
         assert_eq!(small.values, 19 * 4 * 31 * 61 * 61);
-        eprintln!(
-            "201x801²x101 f32: {b:?} total {} (before {})",
-            b.total(),
-            before
-        );
-        eprintln!("31x61²x9 f32: {small:?} total {}", small.total());
     }
 
     /// Simulates the ring's slots over iterations, tracking which logical slice each slot
