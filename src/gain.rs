@@ -35,14 +35,17 @@ impl GainTables {
             vec![0.0; ns * ns * PAIR_CODES],
             vec![0.0; ns * ns * PAIR_CODES],
         ];
-        for (agent, t) in stake_factor.iter_mut().enumerate() {
-            team::fill(threads, t, |start, chunk| {
-                for (i, out) in chunk.iter_mut().enumerate() {
-                    let (row, col) = ((start + i) / width, (start + i) % width);
-                    *out = game.stake_factor(agent, [stake_post[row], stake_post[col]]);
+        // Both agents' rows at once, so that ψ is evaluated once per entry.
+        let [t0, t1] = &mut stake_factor;
+        let mut rows: Vec<_> = t0.chunks_mut(width).zip(t1.chunks_mut(width)).collect();
+        team::fill(threads, &mut rows, |start, chunk| {
+            for (i, (r0, r1)) in chunk.iter_mut().enumerate() {
+                let s0 = stake_post[start + i];
+                for ((o0, o1), &s1) in r0.iter_mut().zip(r1.iter_mut()).zip(stake_post) {
+                    [*o0, *o1] = game.stake_factors([s0, s1]);
                 }
-            })?;
-        }
+            }
+        })?;
         Ok(GainTables {
             fee_factor,
             stake_factor,

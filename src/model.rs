@@ -140,13 +140,18 @@ impl Game {
 
     /// (S_i / S)·N_i·ψ(S), or 0 when S ≤ 0; see [`Game::fee_factor`].
     pub fn stake_factor(&self, agent: usize, stakes: [f64; 2]) -> f64 {
+        self.stake_factors(stakes)[agent]
+    }
+
+    /// Both agents' [`Game::stake_factor`], with ψ evaluated once (the tables of a solve hold
+    /// millions of these, and ψ's exponentials are most of their cost).
+    pub fn stake_factors(&self, stakes: [f64; 2]) -> [f64; 2] {
         let total = stakes[0] + stakes[1];
         if total <= 0.0 {
-            return 0.0;
+            return [0.0; 2];
         }
-        stakes[agent] / total
-            * self.agents[agent].max_volume
-            * self.model.stake_response.eval(total)
+        let psi = self.model.stake_response.eval(total);
+        [0, 1].map(|agent| stakes[agent] / total * self.agents[agent].max_volume * psi)
     }
 
     /// e^(−r t); see [`Game::fee_factor`].

@@ -397,6 +397,19 @@ fn exact_side(w: [f64; 2]) -> Option<usize> {
     }
 }
 
+impl PairRow<'_> {
+    /// Whether every row is at least `width` long.
+    fn fits(&self, width: usize) -> bool {
+        let holding = match self.holding {
+            Holding::Row(_) => width,
+            Holding::Along(h) => h.len(),
+        };
+        self.lines.iter().all(|l| l.len() >= width)
+            && self.factor.len() >= width
+            && holding >= width
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Holding<'a> {
     Row(f64),
@@ -445,39 +458,49 @@ fn pair_rows<'a>(
 /// U of one pair and agent for the `S::N` states from `at`: the same operations in the same
 /// order as `payoffs` (trilinear blend along stake1 (the lines), stake0, then fee; gain·dt,
 /// then + V(t+1)).
+///
+/// # Safety
+/// `at + S::N` is at most the length of every row of `p` (`PairRow::fits`).
 #[inline(always)]
-fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
+unsafe fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
     // Element by element, not `array::map`: the compiler left that closure out of line, and
     // the intrinsics in it with it (measured: the solve took twice as long).
     let next = match exact_side(p.fee) {
-        Some(side) => stake0_blend::<S>(p, 2 * side, at),
+        Some(side) => unsafe { stake0_blend::<S>(p, 2 * side, at) },
         None => {
-            let (p0, p1) = (stake0_blend::<S>(p, 0, at), stake0_blend::<S>(p, 2, at));
+            let (p0, p1) = unsafe { (stake0_blend::<S>(p, 0, at), stake0_blend::<S>(p, 2, at)) };
             let (f0, f1) = (S::splat(p.fee[0]), S::splat(p.fee[1]));
             S::add(S::mul(p0, f0), S::mul(p1, f1))
         }
     };
     let holding = match p.holding {
         Holding::Row(h) => S::splat(h),
-        Holding::Along(h) => S::load(&h[at..]),
+        Holding::Along(h) => unsafe { S::load_unchecked(h, at) },
     };
     let gain = S::sub(
-        S::mul(S::splat(p.fee_gain), S::load(&p.factor[at..])),
+        S::mul(S::splat(p.fee_gain), unsafe {
+            S::load_unchecked(p.factor, at)
+        }),
         holding,
     );
     S::add(gain, next)
 }
 
 /// The blend along stake0 of line rows `first` and `first + 1` (one fee side).
+///
+/// # Safety
+/// As for `payoff`.
 #[inline(always)]
-fn stake0_blend<S: Simd>(p: &PairRow, first: usize, at: usize) -> S::V {
+unsafe fn stake0_blend<S: Simd>(p: &PairRow, first: usize, at: usize) -> S::V {
     match exact_side(p.stake0) {
-        Some(side) => S::load(&p.lines[first + side][at..]),
+        Some(side) => unsafe { S::load_unchecked(p.lines[first + side], at) },
         None => {
-            let (lo, hi) = (
-                S::load(&p.lines[first][at..]),
-                S::load(&p.lines[first + 1][at..]),
-            );
+            let (lo, hi) = unsafe {
+                (
+                    S::load_unchecked(p.lines[first], at),
+                    S::load_unchecked(p.lines[first + 1], at),
+                )
+            };
             let (a0, a1) = (S::splat(p.stake0[0]), S::splat(p.stake0[1]));
             S::add(S::mul(lo, a0), S::mul(hi, a1))
         }
@@ -511,10 +534,14 @@ fn row_stage_games<S: Simd>(
         worst: zero,
     };
     let mut u = [[zero; PAIRS]; 2];
+    // Checked once per row, so that the ~100 loads per vector below need no checks.
+    assert!(width.is_multiple_of(S::N) && pairs.iter().flatten().all(|p| p.fits(width)));
     for at in (0..width).step_by(S::N) {
         for (agent, ua) in u.iter_mut().enumerate() {
             for (n, un) in ua.iter_mut().enumerate() {
-                *un = payoff::<S>(&pairs[agent][n], at);
+                // SAFETY: at + S::N ≤ width (width is a multiple of S::N), and every row
+                // of the pair is at least `width` long (asserted above).
+                *un = unsafe { payoff::<S>(&pairs[agent][n], at) };
             }
         }
         let g = stage_games::<S>(&u);
@@ -541,9 +568,9 @@ fn row_stage_games<S: Simd>(
         let valid = S::lt(S::add(lane, S::splat(at as f64)), S::splat(ns as f64));
         let none = S::and(valid, S::le(g.equilibria, zero));
         let several = S::and(valid, S::lt(one, g.equilibria));
-        sums.no_pure = S::add(sums.no_pure, S::select(none, one, zero));
-        sums.several = S::add(sums.several, S::select(several, one, zero));
-        sums.ambiguous = S::add(sums.ambiguous, S::select(valid, g.ambiguous, zero));
+        sums.no_pure = S::add_where(none, sums.no_pure, one);
+        sums.several = S::add_where(several, sums.several, one);
+        sums.ambiguous = S::add_where(valid, sums.ambiguous, g.ambiguous);
         sums.worst = S::max(sums.worst, S::select(valid, g.exploitability, zero));
     }
     report_row::<S>(w, width, out, &sums, d);
@@ -607,14 +634,16 @@ fn stage_games<S: Simd>(u: &[[S::V; PAIRS]; 2]) -> StageGames<S::V> {
     let mut best_sum = S::splat(f64::NEG_INFINITY);
     let mut exact_sum = best_sum;
     for n in 0..PAIRS {
-        best_sum = S::select(S::le(e[n], limit), S::max(best_sum, sum[n]), best_sum);
-        exact_sum = S::select(S::le(e[n], e_min), S::max(exact_sum, sum[n]), exact_sum);
+        best_sum = S::max_where(S::le(e[n], limit), best_sum, sum[n]);
+        exact_sum = S::max_where(S::le(e[n], e_min), exact_sum, sum[n]);
     }
     let floor = S::sub(best_sum, tau);
     // The first finalist (pair 0 when there is none), and the first exact pick (−1: none).
+    // An exact pick's e is e_min and its sum is exact_sum (each is ≤ and ≥ it), so only its
+    // pair number is kept.
     let (mut chosen, mut ch_e, mut ch_sum) = (zero, e[0], sum[0]);
     let mut values = [u[0][0], u[1][0]];
-    let (mut exact, mut ex_e, mut ex_sum) = (S::splat(-1.0), zero, zero);
+    let mut exact = S::splat(-1.0);
     let mut equilibria = zero;
     for n in (0..PAIRS).rev() {
         let pair = S::splat(n as f64);
@@ -626,11 +655,12 @@ fn stage_games<S: Simd>(u: &[[S::V; PAIRS]; 2]) -> StageGames<S::V> {
         values[1] = S::select(finalist, u[1][n], values[1]);
         let first = S::and(S::le(e[n], e_min), S::le(exact_sum, sum[n]));
         exact = S::select(first, pair, exact);
-        ex_e = S::select(first, e[n], ex_e);
-        ex_sum = S::select(first, sum[n], ex_sum);
-        equilibria = S::add(equilibria, S::select(S::le(e[n], tau), one, zero));
+        equilibria = S::add_where(S::le(e[n], tau), equilibria, one);
     }
-    let gap = S::max(S::abs(S::sub(ex_e, ch_e)), S::abs(S::sub(ex_sum, ch_sum)));
+    let gap = S::max(
+        S::abs(S::sub(e_min, ch_e)),
+        S::abs(S::sub(exact_sum, ch_sum)),
+    );
     let differs = S::or(S::lt(exact, chosen), S::lt(chosen, exact));
     let decided = S::and(
         S::and(S::le(zero, exact), differs),
