@@ -25,7 +25,7 @@ pub trait Simd: Copy {
     fn load(x: &[f64]) -> Self::V;
     /// Lanes `at..at + N` of `x`, without the bounds check of `load(&x[at..])`: the
     /// stencil's inner loop makes ~100 loads per vector of states, and their checks cost
-    /// ~10% of a solve (measured). The default keeps the check.
+    /// ~10% of a solve (measured). The one-lane fallback keeps the check.
     ///
     /// # Safety
     /// `at + N <= x.len()`.
@@ -171,6 +171,11 @@ impl Simd for Sse2 {
     fn load(x: &[f64]) -> __m128d {
         assert!(x.len() >= 2);
         unsafe { _mm_loadu_pd(x.as_ptr()) }
+    }
+    #[inline(always)]
+    unsafe fn load_unchecked(x: &[f64], at: usize) -> __m128d {
+        debug_assert!(at + 2 <= x.len());
+        unsafe { _mm_loadu_pd(x.as_ptr().add(at)) }
     }
     #[inline(always)]
     fn store(v: __m128d, out: &mut [f64]) {
