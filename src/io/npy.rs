@@ -46,13 +46,13 @@ fn start_writeback(_file: &File, _offset: u64, _len: usize) {}
 
 /// Writes to a file that bypass the page cache (`O_DIRECT`), for the block-aligned middle of
 /// large slices. On the 101×401²×51 equilibrium run, copying the 1.66 GB policy into fresh
-/// page-cache pages and writing them back took about 5 s of system time on a 2-core VM, taken
-/// from the solver's threads; a direct write has the disk read the bytes from this buffer.
+/// page-cache pages and writing them back took 3–4 s of system time on a 2-core VM, taken from
+/// the solver's threads; a direct write has the disk read the bytes from this buffer.
 #[cfg(target_os = "linux")]
 struct Direct {
     file: File,
-    /// Holds a `DIRECT_CHUNK`-long, `DIRECT_ALIGN`-aligned window: direct writes need aligned
-    /// memory, offsets and lengths.
+    /// Holds a `CHUNK`-long, `ALIGN`-aligned window: direct writes need aligned memory,
+    /// offsets and lengths.
     buffer: Vec<u8>,
 }
 
@@ -261,14 +261,12 @@ impl<T: NpyElement> NpyStream<T> {
         if let (Some(direct), Some(middle)) =
             (&mut self.direct, Direct::middle(offset, bytes.len()))
         {
-            let part = |r: std::ops::Range<u64>| {
-                &bytes[(r.start - offset) as usize..][..(r.end - r.start) as usize]
-            };
-            match direct.write(part(middle.clone()), middle.start) {
+            let (head, rest) = bytes.split_at((middle.start - offset) as usize);
+            let (mid, tail) = rest.split_at((middle.end - middle.start) as usize);
+            match direct.write(mid, middle.start) {
                 Ok(()) => {
-                    self.buffered(part(offset..middle.start), offset)?;
-                    return self
-                        .buffered(part(middle.end..offset + bytes.len() as u64), middle.end);
+                    self.buffered(head, offset)?;
+                    return self.buffered(tail, middle.end);
                 }
                 // Alignment this file system does not take: the page cache takes it all.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
