@@ -1,7 +1,9 @@
 // equilibrium_step: one time step of the equilibrium scheme at every state
 // (equilibrium_state in equilibrium_state.wgsl: the nine pairs' payoffs at the clamped
 // physical post-move points, exploitability, selection), both agents' values and actions;
-// each workgroup reduces the step's diagnostics into `diagnostics`.
+// each workgroup reduces the step's diagnostics into `diagnostics`. Built twice: per state
+// (with equilibrium_corners.wgsl), and after `equilibrium_lines` as stencils (with
+// equilibrium_stencil.wgsl, which reads the lines instead of `v_next0`, `v_next1`).
 // CPU twin: equilibrium_cell in src/cpu/equilibrium.rs.
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -281,6 +281,28 @@ pub enum TimeSource {
     HostClock,
 }
 
+/// Which kernel ran a GPU `equilibrium` sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum GpuKernel {
+    /// `equilibrium_lines` (V(t+1) blended along stake1), then `equilibrium_step` on the lines.
+    #[serde(rename = "stencil")]
+    Stencil,
+    /// `equilibrium_step` alone, eight corners of V(t+1) per payoff.
+    #[default]
+    #[serde(rename = "per-state")]
+    PerState,
+}
+
+impl GpuKernel {
+    /// The name `bench` and `summary.json` report, and `MMGAME_GPU_KERNEL` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuKernel::Stencil => "stencil",
+            GpuKernel::PerState => "per-state",
+        }
+    }
+}
+
 /// Where a GPU `equilibrium` sweep's time went, summed over its time steps. The parts overlap
 /// (the kernel of one step runs while the host reads the step before and the writer thread
 /// writes the one before that), so they add up to more than the solve's wall time when the
@@ -288,6 +310,7 @@ pub enum TimeSource {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct GpuTimeSplit {
     pub source: TimeSource,
+    pub kernel: GpuKernel,
     /// With timestamps, the kernels' time on the GPU. With the host clock, the time the host
     /// waited for the GPU (kernels and copies, less what ran while the host worked).
     pub kernel_seconds: f64,

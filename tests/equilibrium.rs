@@ -227,6 +227,94 @@ fn gpu_agrees_with_the_cpu_by_validates_rule() {
     }
 }
 
+/// The stencil kernel (`equilibrium_lines`, then `equilibrium_step` on the lines) does the
+/// per-state kernel's operations in the same order: the same actions, diagnostics and values,
+/// bit for bit, in both precisions, on odd grids with both interpolations and both fee rules.
+#[test]
+fn gpu_stencil_and_per_state_kernels_agree_bit_for_bit() {
+    use mmgame::scheme::GpuKernel;
+    let Some(ctx) = gpu() else { return };
+    for (overrides, interpolation) in [
+        (
+            vec![
+                "grid.fee_points=11",
+                "grid.stake_points=23",
+                "grid.time_points=6",
+            ],
+            "nearest",
+        ),
+        (
+            vec![
+                "grid.fee_points=7",
+                "grid.stake_points=19",
+                "grid.time_points=5",
+                "model.fee_rule=sum",
+            ],
+            "linear",
+        ),
+        (vec!["grid.stake_points=31"], "linear"),
+    ] {
+        let mut o = overrides.clone();
+        let mode = format!("solver.interpolation={interpolation}");
+        o.extend(["solver.scheme=equilibrium", mode.as_str()]);
+        let s = scenario("default", &o);
+        let (game, grid) = (s.game(), s.grid());
+        for precision in [Precision::F32, Precision::F64] {
+            if ctx.check_precision(precision).is_err() {
+                continue;
+            }
+            let run = |solver: EquilibriumGpu| {
+                let mut sink = MemorySink::new(&grid);
+                let sol = solver
+                    .solve(
+                        &game,
+                        &grid,
+                        s.solver.interpolation,
+                        &mut sink,
+                        &Cancel::new(),
+                        &mut Silent,
+                    )
+                    .unwrap();
+                (sol, sink)
+            };
+            let (a, sa) = run(EquilibriumGpu::new(&ctx, precision).unwrap());
+            let (b, sb) = run(EquilibriumGpu::per_state(&ctx, precision).unwrap());
+            let kernel = |x: &EquilibriumSolution| x.gpu_time_split.map(|t| t.kernel);
+            assert_eq!(
+                (kernel(&a), kernel(&b)),
+                (Some(GpuKernel::Stencil), Some(GpuKernel::PerState))
+            );
+            // The first difference, not the whole arrays, in the message.
+            let at = |x: &[f64], y: &[f64]| {
+                (x.len() != y.len())
+                    .then_some(usize::MAX)
+                    .or_else(|| (0..x.len()).find(|&i| x[i].to_bits() != y[i].to_bits()))
+            };
+            let codes = |x: &[u8], y: &[u8]| (0..x.len().min(y.len())).find(|&i| x[i] != y[i]);
+            let what = format!("{o:?} {precision:?}");
+            assert_eq!(sa.policy.len(), sb.policy.len(), "{what}");
+            assert_eq!(
+                codes(&sa.policy, &sb.policy),
+                None,
+                "{what}: first differing action"
+            );
+            assert_eq!(
+                at(&sa.values, &sb.values),
+                None,
+                "{what}: first differing value"
+            );
+            let t0 =
+                |v: &mmgame::scheme::Values| (0..v.len()).map(|i| v.get(i)).collect::<Vec<_>>();
+            assert_eq!(
+                at(&t0(&a.values_t0), &t0(&b.values_t0)),
+                None,
+                "{what}: values at t = 0"
+            );
+            assert_eq!(a.diagnostics, b.diagnostics, "{what}");
+        }
+    }
+}
+
 #[test]
 fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
     let Some(ctx) = gpu() else { return };

@@ -174,11 +174,12 @@ fn a_slice_beyond_the_binding_limit_is_refused_with_the_largest_grid() {
 /// and byte offset, and its size, in every kernel and in both precisions.
 #[test]
 fn wgsl_structs_match_the_rust_layout_field_by_field() {
-    let kernels: [&[&str]; 4] = [
+    let kernels: [&[&str]; 5] = [
         &layout::NOTEBOOK_STEP_KERNEL,
         &layout::NOTEBOOK_EVALUATE_KERNEL,
         &layout::NOTEBOOK_BEST_RESPONSE_KERNEL,
         &layout::EQUILIBRIUM_STEP_KERNEL,
+        &layout::EQUILIBRIUM_STENCIL_KERNEL,
     ];
     for precision in [Precision::F32, Precision::F64] {
         for parts in kernels {
@@ -372,7 +373,7 @@ fn f64_gpu_equilibrium_is_the_cpu_reference() {
 #[test]
 fn kernel_bindings_match_their_explicit_layouts() {
     use layout::Access;
-    let kernels: [(&str, String, layout::Bindings); 5] = [
+    let kernels: [(&str, String, layout::Bindings); 6] = [
         (
             "notebook_step",
             layout::kernel_source(Precision::F32, &layout::NOTEBOOK_STEP_KERNEL),
@@ -397,6 +398,11 @@ fn kernel_bindings_match_their_explicit_layouts() {
             "equilibrium_step",
             layout::kernel_source(Precision::F64, &layout::EQUILIBRIUM_STEP_KERNEL),
             layout::EQUILIBRIUM_STEP_BINDINGS,
+        ),
+        (
+            "equilibrium_lines and equilibrium_step (stencils)",
+            layout::kernel_source(Precision::F64, &layout::EQUILIBRIUM_STENCIL_KERNEL),
+            layout::EQUILIBRIUM_STENCIL_BINDINGS,
         ),
     ];
     for (name, source, bindings) in kernels {

@@ -370,7 +370,7 @@ fn check_equilibrium(ctx: &GpuContext, s: &Scenario, precision: Precision, t: us
         (&v_bytes[1], false),
     ];
     let source =
-        layout::kernel_source(precision, &layout::EQUILIBRIUM_STEP_KERNEL[..1]) + EQUILIBRIUM_TWIN;
+        layout::kernel_source(precision, &layout::EQUILIBRIUM_STEP_KERNEL[..2]) + EQUILIBRIUM_TWIN;
     let out = dispatch(
         ctx,
         "twin_equilibrium",

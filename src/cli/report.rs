@@ -643,7 +643,8 @@ fn bench_split(r: &Row, d: &Device, s: &crate::scheme::GpuTimeSplit) {
     };
     let solve = r.seconds.median;
     out!(
-        "    split ({source}): kernel {:.4} s, read-back {:.4} s, writer {:.4} s (overlapped), waiting {:.4} s; host work not hidden {:.2} ms per step",
+        "    split ({source}, {} kernel): kernel {:.4} s, read-back {:.4} s, writer {:.4} s (overlapped), waiting {:.4} s; host work not hidden {:.2} ms per step",
+        s.kernel.name(),
         s.kernel_seconds,
         s.transfer_seconds,
         s.host_seconds,

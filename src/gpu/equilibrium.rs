@@ -1,6 +1,11 @@
-//! The `equilibrium` scheme on the GPU (f32, or f64 where the adapter has `SHADER_F64`): one
-//! `equilibrium_step` dispatch per time step
-//! over the whole grid, two value slices per agent on the device (ping-pong). The kernel packs
+//! The `equilibrium` scheme on the GPU (f32, or f64 where the adapter has `SHADER_F64`): per
+//! time step, over the whole grid, an `equilibrium_lines` dispatch that blends V(t+1) along
+//! stake1 for each agent and each of agent 1's controls (six line slices), then an
+//! `equilibrium_step` dispatch that finishes each payoff from four line values and plays the
+//! stage game: the stencil design of the CPU solver (`crate::cpu::stencil`), with the same
+//! operations in the same order as the per-state kernel, which reads eight corners of V(t+1)
+//! per payoff and runs where an adapter allows fewer than the stencil kernel's 14 storage
+//! buffers per shader stage. Two value slices per agent on the device (ping-pong). The kernel packs
 //! each state's two actions into one byte; each step's codes, diagnostics (and values, when the
 //! sink wants them) are copied into one of two persistent staging sets in the step's own
 //! submission and read while the next step runs, then converted and written on a writer
@@ -18,7 +23,7 @@ use crate::grid::{ClampedTransitions, Grid, Interpolation};
 use crate::grid::{ACTION_CODES, PAIR_CODES};
 use crate::model::Game;
 use crate::scheme::{
-    Cancel, EquilibriumSolution, Event, GpuTimeSplit, Observer, Precision, SliceValues,
+    Cancel, EquilibriumSolution, Event, GpuKernel, GpuTimeSplit, Observer, Precision, SliceValues,
     StepDiagnostics, StepSink, Values,
 };
 
@@ -26,31 +31,74 @@ use crate::scheme::{
 /// the state; in f64 it uses the CPU's.
 pub const GPU_TIE_TOLERANCE: f64 = Precision::F32.tie_tolerance();
 
-/// The `equilibrium_step` pipeline in one precision, built once per context and reused for
+/// The pipelines of a time step in one precision, built once per context and reused for
 /// every solve.
 pub struct EquilibriumGpu {
     ctx: GpuContext,
     precision: Precision,
     /// Test-only: see [`EquilibriumGpu::with_perturbed_state`].
     perturbed_state: u32,
-    step: wgpu::ComputePipeline,
+    /// `equilibrium_step` per state: V(t+1) from eight corners per payoff.
+    per_state: wgpu::ComputePipeline,
+    /// The stencil kernel, where the adapter allows its storage buffers (and the tests did
+    /// not ask for the per-state one).
+    stencil: Option<Stencil>,
     max_workgroups_per_dimension: u32,
 }
 
+/// The two entry points of the stencil kernel, which share one layout of bindings.
+struct Stencil {
+    lines: wgpu::ComputePipeline,
+    step: wgpu::ComputePipeline,
+}
+
 impl EquilibriumGpu {
+    /// Solves run as stencils where the adapter allows their storage buffers and each agent's
+    /// three line slices fit in one binding; per state otherwise, or when `MMGAME_GPU_KERNEL`
+    /// is `per-state`.
     pub fn new(ctx: &GpuContext, precision: Precision) -> Result<Self, Error> {
+        let mut gpu = Self::per_state(ctx, precision)?;
+        if kernel_wanted()? == GpuKernel::Stencil
+            && ctx.limits.max_storage_buffers_per_shader_stage
+                >= layout::storage_buffers(layout::EQUILIBRIUM_STENCIL_BINDINGS)
+        {
+            let source = || layout::kernel_source(precision, &layout::EQUILIBRIUM_STENCIL_KERNEL);
+            let bindings = layout::EQUILIBRIUM_STENCIL_BINDINGS;
+            gpu.stencil = Some(Stencil {
+                lines: ctx.pipeline("equilibrium_lines", source(), bindings)?,
+                step: ctx.pipeline("equilibrium_step", source(), bindings)?,
+            });
+        }
+        Ok(gpu)
+    }
+
+    /// Only the per-state kernel (tests and benchmarks compare the two).
+    pub fn per_state(ctx: &GpuContext, precision: Precision) -> Result<Self, Error> {
         ctx.check_precision(precision)?;
         Ok(EquilibriumGpu {
             ctx: ctx.clone(),
             precision,
             perturbed_state: layout::NO_STATE,
-            step: ctx.pipeline(
+            per_state: ctx.pipeline(
                 "equilibrium_step",
                 layout::kernel_source(precision, &layout::EQUILIBRIUM_STEP_KERNEL),
                 layout::EQUILIBRIUM_STEP_BINDINGS,
             )?,
+            stencil: None,
             max_workgroups_per_dimension: ctx.limits.max_compute_workgroups_per_dimension,
         })
+    }
+
+    /// The kernel a solve of `grid` runs: the stencil kernel where it is built and an agent's
+    /// three line slices fit in one storage binding.
+    pub fn kernel(&self, grid: &Grid) -> GpuKernel {
+        let limit =
+            (self.ctx.limits.max_storage_buffer_binding_size).min(self.ctx.limits.max_buffer_size);
+        if self.stencil.is_some() && 3 * slice_bytes(grid, self.precision) <= limit {
+            GpuKernel::Stencil
+        } else {
+            GpuKernel::PerState
+        }
     }
 
     /// Test-only: agent 0 takes the next control after the selected one at slice state
@@ -158,6 +206,7 @@ impl EquilibriumGpu {
             });
         }
         split.steps = nt - 1;
+        split.kernel = self.kernel(grid);
         Ok((diagnostics, split))
     }
 
@@ -183,9 +232,12 @@ impl EquilibriumGpu {
                 label: Some("equilibrium_step"),
                 timestamp_writes,
             });
-            pass.set_pipeline(&self.step);
-            pass.set_bind_group(0, &b.bind_groups[k % 2], &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
+            // wgpu orders the dispatches: the lines are written, then read.
+            for (pipeline, bind_groups) in &b.dispatches {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bind_groups[k % 2], &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+            }
         }
         let staging = &b.staging[set];
         encoder.copy_buffer_to_buffer(&b.actions, 0, staging, 0, l.codes);
@@ -269,6 +321,27 @@ impl EquilibriumGpu {
         Ok(v)
     }
 
+    /// Each step's pipelines in order, each with its bind groups made of `resources(parity)`.
+    fn dispatches<'a>(
+        &self,
+        stencil: Option<&Stencil>,
+        resources: impl Fn(usize) -> Vec<&'a wgpu::Buffer>,
+    ) -> Vec<(wgpu::ComputePipeline, [wgpu::BindGroup; 2])> {
+        let bind = |name: &str, pipeline: &wgpu::ComputePipeline| {
+            let groups: [wgpu::BindGroup; 2] = std::array::from_fn(|cur| {
+                self.ctx.bind_group(Some(name), pipeline, &resources(cur))
+            });
+            (pipeline.clone(), groups)
+        };
+        match stencil {
+            Some(k) => vec![
+                bind("equilibrium_lines", &k.lines),
+                bind("equilibrium_step", &k.step),
+            ],
+            None => vec![bind("equilibrium_step", &self.per_state)],
+        }
+    }
+
     /// The sweep's buffers, its two bind groups (one per parity of the step) and its two
     /// staging sets; `values`: whether the sink wants every step's values.
     fn buffers(
@@ -284,18 +357,7 @@ impl EquilibriumGpu {
         let buffer = |label: &str, size: u64, usage| ctx.buffer(label, size, usage);
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-        let timestamps = ctx.timestamps().then(|| Timestamps {
-            set: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("equilibrium_step timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count: TIMESTAMPS,
-            }),
-            resolve: buffer(
-                "timestamps",
-                wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT,
-                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-            ),
-        });
+        let timestamps = ctx.timestamps().then(|| Timestamps::new(ctx));
         let value_bytes = slice_bytes(grid, self.precision);
         let layout = StagingLayout::new(
             grid.slice_len() as u64,
@@ -318,9 +380,13 @@ impl EquilibriumGpu {
         let diagnostics = buffer("diagnostics", layout.diagnostics, storage);
         let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let staging = std::array::from_fn(|_| buffer("staging", layout.size, read));
-        let bind_groups = std::array::from_fn(|cur| {
+        // The stencil kernel's lines: three value slices per agent, overwritten every step.
+        let stencil = (self.stencil.as_ref()).filter(|_| self.kernel(grid) == GpuKernel::Stencil);
+        let lines: Option<[wgpu::Buffer; 2]> =
+            stencil.map(|_| std::array::from_fn(|_| buffer("lines", 3 * value_bytes, storage)));
+        let resources = |cur: usize| {
             let next = 1 - cur;
-            let resources = [
+            let mut r = vec![
                 &params,
                 &step,
                 &indices,
@@ -332,19 +398,40 @@ impl EquilibriumGpu {
                 &actions,
                 &diagnostics,
             ];
-            self.ctx
-                .bind_group(Some("equilibrium_step"), &self.step, &resources)
-        });
+            r.extend(lines.iter().flatten());
+            r
+        };
+        let dispatches = self.dispatches(stencil, resources);
         Buffers {
             step,
             values,
             actions,
             diagnostics,
-            bind_groups,
+            dispatches,
+            _lines: lines,
             staging,
             layout,
             timestamps,
         }
+    }
+}
+
+/// The environment variable that makes the GPU run the per-state kernel where it would run
+/// the stencil one (to compare them): `per-state` or `stencil`.
+pub const KERNEL_VARIABLE: &str = "MMGAME_GPU_KERNEL";
+
+/// The kernel `MMGAME_GPU_KERNEL` asks for: the stencil one when it is not set.
+pub fn kernel_wanted() -> Result<GpuKernel, Error> {
+    match std::env::var(KERNEL_VARIABLE) {
+        Err(_) => Ok(GpuKernel::Stencil),
+        Ok(v) => [GpuKernel::Stencil, GpuKernel::PerState]
+            .into_iter()
+            .find(|k| k.name() == v.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                Error::Input(format!(
+                    "{KERNEL_VARIABLE} = {v:?}: must be stencil or per-state"
+                ))
+            }),
     }
 }
 
@@ -395,7 +482,11 @@ struct Buffers {
     /// One pair code (byte) per state, four to a word.
     actions: wgpu::Buffer,
     diagnostics: wgpu::Buffer,
-    bind_groups: [wgpu::BindGroup; 2],
+    /// Each step's dispatches in order (`equilibrium_lines`, then `equilibrium_step`; or
+    /// `equilibrium_step` per state), each with its bind group per parity of the step.
+    dispatches: Vec<(wgpu::ComputePipeline, [wgpu::BindGroup; 2])>,
+    /// The stencil kernel's line slices (held here; the bind groups read them).
+    _lines: Option<[wgpu::Buffer; 2]>,
     /// Two persistent read-back sets (`MAP_READ`), used by alternate steps.
     staging: [wgpu::Buffer; 2],
     layout: StagingLayout,
@@ -406,6 +497,23 @@ struct Buffers {
 struct Timestamps {
     set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
+}
+
+impl Timestamps {
+    fn new(ctx: &GpuContext) -> Self {
+        Timestamps {
+            set: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("equilibrium_step timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: TIMESTAMPS,
+            }),
+            resolve: ctx.buffer(
+                "timestamps",
+                wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT,
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            ),
+        }
+    }
 }
 
 /// Where a step's results sit in a staging buffer (offsets multiples of 8, so that every copy

@@ -317,6 +317,24 @@ pub const EQUILIBRIUM_STEP_BINDINGS: Bindings = &[
     ("diagnostics", ReadWrite),
 ];
 
+/// Both entry points of the stencil kernel: the per-state kernel's bindings, then each
+/// agent's three line slices (`lines0`, `lines1`), which `equilibrium_lines` writes and
+/// `equilibrium_step` reads.
+pub const EQUILIBRIUM_STENCIL_BINDINGS: Bindings = &[
+    ("params", Uniform),
+    ("step", Uniform),
+    ("indices", Read),
+    ("tables", Read),
+    ("v_next0", Read),
+    ("v_next1", Read),
+    ("v_cur0", ReadWrite),
+    ("v_cur1", ReadWrite),
+    ("actions", ReadWrite),
+    ("diagnostics", ReadWrite),
+    ("lines0", ReadWrite),
+    ("lines1", ReadWrite),
+];
+
 /// Storage buffers a kernel binds (what the adapter's per-stage limit counts).
 pub fn storage_buffers(bindings: Bindings) -> u32 {
     bindings.iter().filter(|(_, a)| *a != Uniform).count() as u32
@@ -384,7 +402,13 @@ pub const NOTEBOOK_STEP_KERNEL: [&str; 3] = [
     NOTEBOOK_BEST_RESPONSE_STATE,
     NOTEBOOK_STEP,
 ];
-pub const EQUILIBRIUM_STEP_KERNEL: [&str; 2] = [EQUILIBRIUM_STATE, EQUILIBRIUM_STEP];
+/// The `equilibrium` scheme's kernels: per state (V(t+1) from eight corners; its first two
+/// parts are the stage game the twin tests dispatch), and as stencils (one module, two entry
+/// points: `equilibrium_lines`, then `equilibrium_step` on the lines).
+pub const EQUILIBRIUM_STEP_KERNEL: [&str; 3] =
+    [EQUILIBRIUM_STATE, EQUILIBRIUM_CORNERS, EQUILIBRIUM_STEP];
+pub const EQUILIBRIUM_STENCIL_KERNEL: [&str; 3] =
+    [EQUILIBRIUM_STATE, EQUILIBRIUM_STENCIL, EQUILIBRIUM_STEP];
 
 /// A kernel that needs only the constants (no parameters): the prelude and its own file.
 pub fn standalone_source(kernel: &str) -> String {
@@ -400,6 +424,8 @@ pub const NOTEBOOK_STEP: &str = include_str!("../../shaders/notebook_step.wgsl")
 pub const NOTEBOOK_EVALUATE: &str = include_str!("../../shaders/notebook_evaluate.wgsl");
 pub const NOTEBOOK_BEST_RESPONSE: &str = include_str!("../../shaders/notebook_best_response.wgsl");
 pub const EQUILIBRIUM_STATE: &str = include_str!("../../shaders/equilibrium_state.wgsl");
+pub const EQUILIBRIUM_CORNERS: &str = include_str!("../../shaders/equilibrium_corners.wgsl");
+pub const EQUILIBRIUM_STENCIL: &str = include_str!("../../shaders/equilibrium_stencil.wgsl");
 pub const EQUILIBRIUM_STEP: &str = include_str!("../../shaders/equilibrium_step.wgsl");
 pub const NOTEBOOK_POLICY_CHANGE: &str = include_str!("../../shaders/notebook_policy_change.wgsl");
 

@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::gpu::context::{device_type, GpuContext};
 use crate::io::csv::{write_bench, BenchRow};
 use crate::resources::{available_memory, check_memory};
+use crate::scheme::GpuKernel;
 use crate::team;
 
 /// Policy iterations per benchmarked solve (the notebook's `max_iter`).
@@ -274,15 +275,43 @@ pub fn work_per_update(
             table_bytes: 6 * 24 + 18 * 5 * 8 + 9 * 8,
             flops: 24 + 216 + 216,
         }),
-        // The GPU reads each gain from the host's tables as the CPU does (2 flops): 18 × (2 +
-        // 21 + 1) + 70, the CPU's count; values are r bytes, the two actions one byte (a pair
-        // code, four to a word; they were one u32 before). (Before the tables: 18 × (27 + 21
-        // + 1) + 70 = 952.)
-        (Scheme::Equilibrium, Resolved::Gpu) => Ok(Work {
+        (Scheme::Equilibrium, Resolved::Gpu) => Ok(equilibrium_gpu_work(
+            crate::gpu::equilibrium::kernel_wanted()?,
+            precision,
+        )),
+    }
+}
+
+/// The work of one cell update of the GPU's `equilibrium` kernels (values r bytes, the two
+/// actions one byte: a pair code, four to a word). Both read each gain from the host's
+/// tables as the CPU does (2 flops).
+///
+/// Per state (`equilibrium_corners.wgsl`): V(t+1) of both agents (2r, compulsory; the
+/// eight corners of every payoff are cached reads), both values and the pair code stored:
+/// 4r + 1 B. Per pair, the six bracket nodes and three weights; per pair and agent, the
+/// eight corners and the gain's three reals. Flops: 18 × (2 + 21 + 1) + 70 = 502.
+///
+/// Stencils (`equilibrium_stencil.wgsl`): `equilibrium_lines` reads V(t+1) (2r) and stores
+/// six line values (6r); `equilibrium_step` reads them back (6r, compulsory: the line
+/// slices do not fit in any cache on a large grid), stores both values and the pair code:
+/// 16r + 1 B. Cached: per control, the stake1 bracket (2 × 4 B, r); per pair, four bracket
+/// nodes (fee and stake0), two weights and both gains (2 × 3r); per pair and agent, four line
+/// values. Flops: six lines × 4 (1 − w, two ×, +), per pair and agent two blends (8), the
+/// gain (2) and the sum (1), and the stage game's 70: 24 + 18 × 11 + 70 = 292. It moves
+/// four times the bytes through device memory for 58% of the arithmetic and half the loads.
+pub fn equilibrium_gpu_work(kernel: GpuKernel, precision: Precision) -> Work {
+    let r = precision.bytes();
+    match kernel {
+        GpuKernel::PerState => Work {
             array_bytes: 2 * r + 2 * r + 1,
             table_bytes: 9 * 2 * 8 * r + 9 * (3 * r + 6 * 4 + 2 * 3 * r),
             flops: 18 * (2 + 21 + 1) + 70,
-        }),
+        },
+        GpuKernel::Stencil => Work {
+            array_bytes: 2 * r + 6 * r + 6 * r + 2 * r + 1,
+            table_bytes: 3 * (2 * 4 + r) + 9 * (4 * 4 + 2 * r + 2 * 3 * r) + 18 * 4 * r,
+            flops: 6 * 4 + 18 * (8 + 2 + 1) + 70,
+        },
     }
 }
 
@@ -807,5 +836,12 @@ mod tests {
         assert_eq!((wide.array_bytes, wide.flops), (96, 28));
         let eq = work_per_update(Scheme::Equilibrium, Resolved::Cpu, Precision::F64).unwrap();
         assert_eq!((eq.array_bytes, eq.table_bytes, eq.flops), (34, 936, 456));
+        let corners = equilibrium_gpu_work(GpuKernel::PerState, Precision::F32);
+        assert_eq!((corners.array_bytes, corners.flops), (17, 502));
+        let stencil = equilibrium_gpu_work(GpuKernel::Stencil, Precision::F32);
+        assert_eq!(
+            (stencil.array_bytes, stencil.table_bytes, stencil.flops),
+            (65, 24 + 12 + 9 * (16 + 32) + 288, 292)
+        );
     }
 }
