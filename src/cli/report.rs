@@ -819,6 +819,6 @@ fn bench_row(r: &Row, d: &Device) -> Vec<String> {
             (Some(x), crate::api::Resolved::Gpu) => format!("{x:.3}×"),
             _ => String::new(),
         },
-        format!("{:.1}%", 100.0 * r.rate.median / d.bound()),
+        format!("{:.1}%", 100.0 * r.rate.median / r.bound(d)),
     ]
 }

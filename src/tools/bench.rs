@@ -515,9 +515,23 @@ pub struct Row {
 }
 
 impl Row {
+    /// The work of one cell update as this grid ran: a GPU `equilibrium` grid's is that of
+    /// the kernel its split names (a grid whose line slices exceed a binding runs per state).
+    pub fn work(&self, d: &Device) -> Work {
+        match self.split {
+            Some(s) => equilibrium_gpu_work(s.kernel, d.precision),
+            None => d.work,
+        }
+    }
+
+    /// Cell updates per second at the device's copy bandwidth, for this grid's kernel.
+    pub fn bound(&self, d: &Device) -> f64 {
+        d.bandwidth.bytes_per_second.median / self.work(d).array_bytes as f64
+    }
+
     /// Seconds of this grid's solve at the device's bandwidth bound.
     pub fn bound_seconds(&self, d: &Device) -> f64 {
-        self.cell_updates / d.bound()
+        self.cell_updates / self.bound(d)
     }
 }
 
@@ -746,15 +760,15 @@ fn csv_rows(scheme: Scheme, devices: &[Device], rows: &[Row]) -> Vec<BenchRow> {
                 cell_updates_per_s_min: r.rate.min,
                 cell_updates_per_s_max: r.rate.max,
                 gpu_cpu_ratio: r.ratio,
-                bytes_per_update: d.work.array_bytes,
-                table_bytes_per_update: d.work.table_bytes,
-                flops_per_update: d.work.flops,
-                flops_per_s: r.rate.median * d.work.flops as f64,
+                bytes_per_update: r.work(d).array_bytes,
+                table_bytes_per_update: r.work(d).table_bytes,
+                flops_per_update: r.work(d).flops,
+                flops_per_s: r.rate.median * r.work(d).flops as f64,
                 copy_bytes: bw.copy_bytes * bw.copies as u64,
                 copy_bandwidth_bytes_per_s: bw.bytes_per_second.median,
                 copy_bandwidth_bytes_per_s_min: bw.bytes_per_second.min,
-                bound_cell_updates_per_s: d.bound(),
-                efficiency: r.rate.median / d.bound(),
+                bound_cell_updates_per_s: r.bound(d),
+                efficiency: r.rate.median / r.bound(d),
                 bound_s: r.bound_seconds(d),
                 kernel_s: r.split.map(|s| s.kernel_seconds),
                 transfer_s: r.split.map(|s| s.transfer_seconds),
