@@ -34,6 +34,58 @@ fn solve_cpu(s: &Scenario) -> (EquilibriumSolution, MemorySink) {
     solve_cpu_on(s, default_threads())
 }
 
+fn solve_gpu(solver: EquilibriumGpu, s: &Scenario) -> (EquilibriumSolution, MemorySink) {
+    let grid = s.grid();
+    let mut sink = MemorySink::new(&grid);
+    let sol = solver
+        .solve(
+            &s.game(),
+            &grid,
+            s.solver.interpolation,
+            &mut sink,
+            &Cancel::new(),
+            &mut Silent,
+        )
+        .unwrap();
+    (sol, sink)
+}
+
+/// The GPU comparisons' scenarios, with their overrides for messages: odd sizes, both
+/// interpolations, both fee rules.
+fn gpu_scenarios(default: &[&'static str]) -> Vec<(Vec<&'static str>, Scenario)> {
+    let odd = [
+        (default.to_vec(), "linear"),
+        (
+            vec![
+                "grid.fee_points=11",
+                "grid.stake_points=23",
+                "grid.time_points=6",
+            ],
+            "nearest",
+        ),
+        (
+            vec![
+                "grid.fee_points=7",
+                "grid.stake_points=19",
+                "grid.time_points=5",
+                "model.fee_rule=sum",
+            ],
+            "linear",
+        ),
+    ];
+    odd.into_iter()
+        .map(|(mut o, interpolation)| {
+            o.push("solver.scheme=equilibrium");
+            o.push(match interpolation {
+                "nearest" => "solver.interpolation=nearest",
+                _ => "solver.interpolation=linear",
+            });
+            let s = scenario("default", &o);
+            (o, s)
+        })
+        .collect()
+}
+
 /// 2 fee × 2 stake × 2 stake states, 2 time points (dt = 1), nobody expects any volume: the
 /// gain is −(λσ_i + e^(ρ_i·0))·S_i'·dt, so each agent wants as little stake as it can get.
 /// Worked out by hand:
@@ -165,44 +217,10 @@ fn cpu_results_do_not_depend_on_the_thread_count() {
 #[test]
 fn gpu_agrees_with_the_cpu_by_validates_rule() {
     let Some(ctx) = gpu() else { return };
-    for (overrides, interpolation) in [
-        (vec![], "linear"),
-        (
-            vec![
-                "grid.fee_points=11",
-                "grid.stake_points=23",
-                "grid.time_points=6",
-            ],
-            "nearest",
-        ),
-        (
-            vec![
-                "grid.fee_points=7",
-                "grid.stake_points=19",
-                "grid.time_points=5",
-                "model.fee_rule=sum",
-            ],
-            "linear",
-        ),
-    ] {
-        let mut o = overrides.clone();
-        let mode = format!("solver.interpolation={interpolation}");
-        o.extend(["solver.scheme=equilibrium", mode.as_str()]);
-        let s = scenario("default", &o);
+    for (o, s) in gpu_scenarios(&[]) {
         let (game, grid) = (s.game(), s.grid());
         let (_, cpu) = solve_cpu(&s);
-        let mut gpu = MemorySink::new(&grid);
-        EquilibriumGpu::new(&ctx, Precision::F32)
-            .unwrap()
-            .solve(
-                &game,
-                &grid,
-                s.solver.interpolation,
-                &mut gpu,
-                &Cancel::new(),
-                &mut Silent,
-            )
-            .unwrap();
+        let (_, gpu) = solve_gpu(EquilibriumGpu::new(&ctx, Precision::F32).unwrap(), &s);
         let a = validate::compare_equilibrium(
             &game,
             &grid,
@@ -234,51 +252,13 @@ fn gpu_agrees_with_the_cpu_by_validates_rule() {
 fn gpu_stencil_and_per_state_kernels_agree_bit_for_bit() {
     use mmgame::scheme::GpuKernel;
     let Some(ctx) = gpu() else { return };
-    for (overrides, interpolation) in [
-        (
-            vec![
-                "grid.fee_points=11",
-                "grid.stake_points=23",
-                "grid.time_points=6",
-            ],
-            "nearest",
-        ),
-        (
-            vec![
-                "grid.fee_points=7",
-                "grid.stake_points=19",
-                "grid.time_points=5",
-                "model.fee_rule=sum",
-            ],
-            "linear",
-        ),
-        (vec!["grid.stake_points=31"], "linear"),
-    ] {
-        let mut o = overrides.clone();
-        let mode = format!("solver.interpolation={interpolation}");
-        o.extend(["solver.scheme=equilibrium", mode.as_str()]);
-        let s = scenario("default", &o);
-        let (game, grid) = (s.game(), s.grid());
+    for (o, s) in gpu_scenarios(&["grid.stake_points=31"]) {
         for precision in [Precision::F32, Precision::F64] {
             if ctx.check_precision(precision).is_err() {
                 continue;
             }
-            let run = |solver: EquilibriumGpu| {
-                let mut sink = MemorySink::new(&grid);
-                let sol = solver
-                    .solve(
-                        &game,
-                        &grid,
-                        s.solver.interpolation,
-                        &mut sink,
-                        &Cancel::new(),
-                        &mut Silent,
-                    )
-                    .unwrap();
-                (sol, sink)
-            };
-            let (a, sa) = run(EquilibriumGpu::new(&ctx, precision).unwrap());
-            let (b, sb) = run(EquilibriumGpu::per_state(&ctx, precision).unwrap());
+            let (a, sa) = solve_gpu(EquilibriumGpu::new(&ctx, precision).unwrap(), &s);
+            let (b, sb) = solve_gpu(EquilibriumGpu::per_state(&ctx, precision).unwrap(), &s);
             let kernel = |x: &EquilibriumSolution| x.gpu_time_split.map(|t| t.kernel);
             assert_eq!(
                 (kernel(&a), kernel(&b)),
@@ -315,6 +295,33 @@ fn gpu_stencil_and_per_state_kernels_agree_bit_for_bit() {
     }
 }
 
+/// The stencil kernel runs while an agent's three line slices fit in one storage binding, and
+/// the per-state kernel beyond (checked at the adapter's own limit; no buffer is made).
+#[test]
+fn gpu_equilibrium_runs_per_state_where_the_line_slices_exceed_a_binding() {
+    use mmgame::scheme::GpuKernel;
+    let Some(ctx) = gpu() else { return };
+    let limit = ctx
+        .limits
+        .max_storage_buffer_binding_size
+        .min(ctx.limits.max_buffer_size);
+    let solver = EquilibriumGpu::new(&ctx, Precision::F32).unwrap();
+    // The largest stake_points whose three f32 slices at 101 fee points fit, and one more.
+    let fits = ((limit / (3 * 4 * 101)) as f64).sqrt().floor() as usize;
+    let kernel = |ns: usize| {
+        let stake = format!("grid.stake_points={ns}");
+        let s = scenario("default", &["grid.fee_points=101", stake.as_str()]);
+        solver.kernel(&s.grid())
+    };
+    assert_eq!(kernel(fits), GpuKernel::Stencil, "limit {limit}");
+    assert_eq!(kernel(fits + 1), GpuKernel::PerState, "limit {limit}");
+    let per_state = EquilibriumGpu::per_state(&ctx, Precision::F32).unwrap();
+    assert_eq!(
+        per_state.kernel(&scenario("default", &[]).grid()),
+        GpuKernel::PerState
+    );
+}
+
 #[test]
 fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
     let Some(ctx) = gpu() else { return };
@@ -322,24 +329,12 @@ fn gpu_results_do_not_depend_on_how_the_grid_is_split() {
         "default",
         &["solver.scheme=equilibrium", "grid.stake_points=21"],
     );
-    let (game, grid) = (s.game(), s.grid());
     let run = |max_dim: Option<u32>| {
         let mut solver = EquilibriumGpu::new(&ctx, Precision::F32).unwrap();
         if let Some(m) = max_dim {
             solver = solver.with_max_workgroups_per_dimension(m);
         }
-        let mut sink = MemorySink::new(&grid);
-        let sol = solver
-            .solve(
-                &game,
-                &grid,
-                s.solver.interpolation,
-                &mut sink,
-                &Cancel::new(),
-                &mut Silent,
-            )
-            .unwrap();
-        (sol, sink)
+        solve_gpu(solver, &s)
     };
     // 15·21² = 6615 states = 26 workgroups: at most 4 per dimension gives a 4×7 dispatch.
     let ((a, sa), (b, sb)) = (run(None), run(Some(4)));

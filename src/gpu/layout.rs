@@ -304,19 +304,6 @@ pub const NOTEBOOK_BEST_RESPONSE_BINDINGS: Bindings = &[
 
 pub const NOTEBOOK_POLICY_CHANGE_BINDINGS: Bindings = &[("partials", Read), ("sums", ReadWrite)];
 
-pub const EQUILIBRIUM_STEP_BINDINGS: Bindings = &[
-    ("params", Uniform),
-    ("step", Uniform),
-    ("indices", Read),
-    ("tables", Read),
-    ("v_next0", Read),
-    ("v_next1", Read),
-    ("v_cur0", ReadWrite),
-    ("v_cur1", ReadWrite),
-    ("actions", ReadWrite),
-    ("diagnostics", ReadWrite),
-];
-
 /// Both entry points of the stencil kernel: the per-state kernel's bindings, then each
 /// agent's three line slices (`lines0`, `lines1`), which `equilibrium_lines` writes and
 /// `equilibrium_step` reads.
@@ -334,6 +321,9 @@ pub const EQUILIBRIUM_STENCIL_BINDINGS: Bindings = &[
     ("lines0", ReadWrite),
     ("lines1", ReadWrite),
 ];
+
+/// The per-state `equilibrium_step`: the stencil kernel's bindings without the lines.
+pub const EQUILIBRIUM_STEP_BINDINGS: Bindings = EQUILIBRIUM_STENCIL_BINDINGS.split_at(10).0;
 
 /// Storage buffers a kernel binds (what the adapter's per-stage limit counts).
 pub fn storage_buffers(bindings: Bindings) -> u32 {
