@@ -295,8 +295,9 @@ fn gpu_stencil_and_per_state_kernels_agree_bit_for_bit() {
     }
 }
 
-/// The stencil kernel runs while an agent's three line slices fit in one storage binding, and
-/// the per-state kernel beyond (checked at the adapter's own limit; no buffer is made).
+/// The stencil kernel runs on small grids, and the per-state kernel where an agent's three
+/// line slices exceed a storage binding (checked at the adapter's own limit; no buffer is
+/// made) or where it was asked for.
 #[test]
 fn gpu_equilibrium_runs_per_state_where_the_line_slices_exceed_a_binding() {
     use mmgame::scheme::GpuKernel;
@@ -306,15 +307,16 @@ fn gpu_equilibrium_runs_per_state_where_the_line_slices_exceed_a_binding() {
         .max_storage_buffer_binding_size
         .min(ctx.limits.max_buffer_size);
     let solver = EquilibriumGpu::new(&ctx, Precision::F32).unwrap();
-    // The largest stake_points whose three f32 slices at 101 fee points fit, and one more.
-    let fits = ((limit / (3 * 4 * 101)) as f64).sqrt().floor() as usize;
-    let kernel = |ns: usize| {
-        let stake = format!("grid.stake_points={ns}");
-        let s = scenario("default", &["grid.fee_points=101", stake.as_str()]);
-        solver.kernel(&s.grid())
-    };
-    assert_eq!(kernel(fits), GpuKernel::Stencil, "limit {limit}");
-    assert_eq!(kernel(fits + 1), GpuKernel::PerState, "limit {limit}");
+    let kernel = |overrides: &[&str]| solver.kernel(&scenario("default", overrides).grid());
+    assert_eq!(kernel(&[]), GpuKernel::Stencil);
+    // The smallest stake_points whose three f32 slices at 101 fee points exceed the binding.
+    let beyond = ((limit / (3 * 4 * 101)) as f64).sqrt().floor() as usize + 1;
+    let stake = format!("grid.stake_points={beyond}");
+    assert_eq!(
+        kernel(&["grid.fee_points=101", stake.as_str()]),
+        GpuKernel::PerState,
+        "limit {limit}"
+    );
     let per_state = EquilibriumGpu::per_state(&ctx, Precision::F32).unwrap();
     assert_eq!(
         per_state.kernel(&scenario("default", &[]).grid()),

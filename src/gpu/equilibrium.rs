@@ -89,12 +89,21 @@ impl EquilibriumGpu {
         })
     }
 
-    /// The kernel a solve of `grid` runs: the stencil kernel where it is built and an agent's
-    /// three line slices fit in one storage binding.
+    /// The kernel a solve of `grid` runs: the stencil kernel where it is built and its line
+    /// slices fit (`stencil_fits`), the per-state one otherwise.
     pub fn kernel(&self, grid: &Grid) -> GpuKernel {
-        let limit =
-            (self.ctx.limits.max_storage_buffer_binding_size).min(self.ctx.limits.max_buffer_size);
-        if self.stencil.is_some() && 3 * slice_bytes(grid, self.precision) <= limit {
+        let limits = &self.ctx.limits;
+        let binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let others = tables_bytes(grid, self.precision) + grid.slice_len() as u64;
+        let fits = stencil_fits(
+            slice_bytes(grid, self.precision),
+            binding,
+            others,
+            self.ctx.memory.available(),
+        );
+        if self.stencil.is_some() && fits {
             GpuKernel::Stencil
         } else {
             GpuKernel::PerState
@@ -464,6 +473,16 @@ fn tables_bytes(grid: &Grid, precision: Precision) -> u64 {
     super::notebook::tables_bytes(grid, precision) + weights * precision.bytes()
 }
 
+/// Whether the stencil kernel's buffers fit: an agent's three line slices (`slice` bytes each)
+/// in one storage binding, and the six line slices beside the four value slices and `others`
+/// (tables, pair codes) within the adapter's memory budget, where it is known. Where they do
+/// not, the per-state kernel needs only the value slices.
+fn stencil_fits(slice: u64, binding: u64, others: u64, budget: Option<u64>) -> bool {
+    let lines = slice.saturating_mul(3);
+    let device = slice.saturating_mul(10).saturating_add(others);
+    lines <= binding && budget.is_none_or(|b| device <= b)
+}
+
 /// Bytes the host holds for a sweep's read-back beyond the value slices, at most: two staging
 /// sets, and up to three steps on their way to the sink (one being read, one in the channel,
 /// one being written), each a pair code per state plus both agents' values when the sink wants
@@ -649,4 +668,22 @@ fn write_steps(
         busy += start.elapsed().as_secs_f64();
     }
     Ok(busy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stencil_fits;
+
+    #[test]
+    fn stencils_need_three_slices_per_binding_and_ten_within_the_budget() {
+        let mib = 1 << 20;
+        // lavapipe's 128 MiB bindings hold three slices of 42 MiB, not of 43 MiB.
+        assert!(stencil_fits(42 * mib, 128 * mib, 0, None));
+        assert!(!stencil_fits(43 * mib, 128 * mib, 0, None));
+        // Ten slices and the rest within the budget, where it is known.
+        assert!(stencil_fits(mib, 128 * mib, 6, Some(10 * mib + 6)));
+        assert!(!stencil_fits(mib, 128 * mib, 7, Some(10 * mib + 6)));
+        // No overflow: three slices of half the address space saturate, past any binding.
+        assert!(!stencil_fits(u64::MAX / 2, u64::MAX - 1, 0, None));
+    }
 }
