@@ -4,8 +4,8 @@
 //! `equilibrium_step` dispatch that finishes each payoff from four line values and plays the
 //! stage game: the stencil design of the CPU solver (`crate::cpu::stencil`), with the same
 //! operations in the same order as the per-state kernel, which reads eight corners of V(t+1)
-//! per payoff and runs where an adapter allows fewer than the stencil kernel's 14 storage
-//! buffers per shader stage. Two value slices per agent on the device (ping-pong). The kernel packs
+//! per payoff and runs where the stencils do not fit (`EquilibriumGpu::kernel`). Two value
+//! slices per agent on the device (ping-pong). The kernel packs
 //! each state's two actions into one byte; each step's codes, diagnostics (and values, when the
 //! sink wants them) are copied into one of two persistent staging sets in the step's own
 //! submission and read while the next step runs, then converted and written on a writer
@@ -53,9 +53,9 @@ struct Stencil {
 }
 
 impl EquilibriumGpu {
-    /// Solves run as stencils where the adapter allows their storage buffers and each agent's
-    /// three line slices fit in one binding; per state otherwise, or when `MMGAME_GPU_KERNEL`
-    /// is `per-state`.
+    /// Solves run as stencils where the adapter allows their storage buffers and the grid's
+    /// line slices fit ([`EquilibriumGpu::kernel`]); per state otherwise, or when
+    /// `MMGAME_GPU_KERNEL` is `per-state`.
     pub fn new(ctx: &GpuContext, precision: Precision) -> Result<Self, Error> {
         let mut gpu = Self::per_state(ctx, precision)?;
         if kernel_wanted()? == GpuKernel::Stencil
@@ -215,7 +215,7 @@ impl EquilibriumGpu {
             });
         }
         split.steps = nt - 1;
-        split.kernel = self.kernel(grid);
+        split.kernel = b.kernel;
         Ok((diagnostics, split))
     }
 
@@ -351,8 +351,8 @@ impl EquilibriumGpu {
         }
     }
 
-    /// The sweep's buffers, its two bind groups (one per parity of the step) and its two
-    /// staging sets; `values`: whether the sink wants every step's values.
+    /// The sweep's buffers, its dispatches with their bind groups (one per parity of the step)
+    /// and its two staging sets; `values`: whether the sink wants every step's values.
     fn buffers(
         &self,
         grid: &Grid,
@@ -390,7 +390,9 @@ impl EquilibriumGpu {
         let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let staging = std::array::from_fn(|_| buffer("staging", layout.size, read));
         // The stencil kernel's lines: three value slices per agent, overwritten every step.
-        let stencil = (self.stencil.as_ref()).filter(|_| self.kernel(grid) == GpuKernel::Stencil);
+        // Decided once: the memory budget it reads may move.
+        let kernel = self.kernel(grid);
+        let stencil = (self.stencil.as_ref()).filter(|_| kernel == GpuKernel::Stencil);
         let lines: Option<[wgpu::Buffer; 2]> =
             stencil.map(|_| std::array::from_fn(|_| buffer("lines", 3 * value_bytes, storage)));
         let resources = |cur: usize| {
@@ -416,6 +418,7 @@ impl EquilibriumGpu {
             values,
             actions,
             diagnostics,
+            kernel,
             dispatches,
             _lines: lines,
             staging,
@@ -501,6 +504,7 @@ struct Buffers {
     /// One pair code (byte) per state, four to a word.
     actions: wgpu::Buffer,
     diagnostics: wgpu::Buffer,
+    kernel: GpuKernel,
     /// Each step's dispatches in order (`equilibrium_lines`, then `equilibrium_step`; or
     /// `equilibrium_step` per state), each with its bind group per parity of the step.
     dispatches: Vec<(wgpu::ComputePipeline, [wgpu::BindGroup; 2])>,
