@@ -249,10 +249,12 @@ fn sweep(
     let scratch: Vec<_> = (0..threads)
         .map(|_| std::sync::Mutex::new(stencil.scratch()))
         .collect();
-    // V(T) = 0; the two slices swap roles every step. Written, not just allocated: V(T) is
-    // read before it is written (see `team::zeroed_written`).
-    let zeroed = || team::zeroed_written(threads, slice);
-    let (mut v_next, mut v_cur) = ([zeroed()?, zeroed()?], [zeroed()?, zeroed()?]);
+    // V(T) = 0; the two sets (both agents' slices, agent 0's first) swap roles every step.
+    // Written, not just allocated: V(T) is read before it is written (see
+    // `team::zeroed_written`). One array per set, so that the t = 0 set is the result as it
+    // stands (joining two slices cost a copy and its page faults, a tenth of a small solve).
+    let zeroed = || team::zeroed_written(threads, 2 * slice);
+    let (mut v_next, mut v_cur) = (zeroed()?, zeroed()?);
     let mut actions = [vec![0u8; slice], vec![0u8; slice]];
     let mut diagnostics = vec![StepDiagnostics::default(); nt - 1];
     for t in (0..nt - 1).rev() {
@@ -263,12 +265,13 @@ fn sweep(
             stencil: &stencil,
             gains: &gains,
             holding1: &holding1,
-            next: [&v_next[0][..], &v_next[1][..]],
+            next: [&v_next[..slice], &v_next[slice..]],
         };
         let d = &mut diagnostics[t];
         *d = step(&input, isa, &scratch, &mut v_cur, &mut actions, cancel)?;
         (d.step, d.time) = (t, grid.time.nodes[t]);
-        actions = hand_off(t, actions, SliceValues::F64([&v_cur[0], &v_cur[1]]))?;
+        let (cur0, cur1) = v_cur.split_at(slice);
+        actions = hand_off(t, actions, SliceValues::F64([cur0, cur1]))?;
         std::mem::swap(&mut v_next, &mut v_cur);
         observer.event(&Event::TimeStep {
             done: nt - 1 - t,
@@ -276,13 +279,7 @@ fn sweep(
             states: slice,
         });
     }
-    // The other slices and tables go first: joining the t = 0 pair briefly holds three slices
-    // beside the new one, which is the working memory `check_fits` counts (four slices), not
-    // six.
-    drop((v_cur, actions, scratch, stencil, gains));
-    let [mut values_t0, v1] = v_next;
-    values_t0.extend_from_slice(&v1);
-    Ok((values_t0, diagnostics))
+    Ok((v_next, diagnostics))
 }
 
 /// One time step on the team: each thread solves a contiguous share of the rows
@@ -291,13 +288,13 @@ fn step(
     input: &StepInput,
     isa: Isa,
     scratch: &[std::sync::Mutex<Scratch>],
-    v_cur: &mut [Vec<f64>; 2],
+    v_cur: &mut [f64],
     actions: &mut [Vec<u8>; 2],
     cancel: &Cancel,
 ) -> Result<StepDiagnostics, Error> {
     let threads = scratch.len();
     let ns = input.stencil.ns();
-    let [cur0, cur1] = v_cur;
+    let (cur0, cur1) = v_cur.split_at_mut(v_cur.len() / 2);
     let [act0, act1] = actions;
     let parts: Vec<_> = stencil::split_rows([cur0, cur1], [act0, act1], ns, threads)
         .into_iter()
