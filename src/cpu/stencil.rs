@@ -477,6 +477,7 @@ unsafe fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
         Holding::Row(h) => S::splat(h),
         Holding::Along(h) => unsafe { S::load_unchecked(h, at) },
     };
+    prefetch(p.factor, at);
     let gain = S::sub(
         S::mul(S::splat(p.fee_gain), unsafe {
             S::load_unchecked(p.factor, at)
@@ -486,6 +487,28 @@ unsafe fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
     S::add(gain, next)
 }
 
+/// How far ahead of the vector being computed `prefetch` asks for a row's data: two cache
+/// lines (two AVX-512 vectors, four AVX2 ones). 16 and 24 measured alike, 48 and 80 slower.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Asks for `x[at + PREFETCH_AHEAD..]` to be brought into L1 (a hint: it never faults, and
+/// past the end of `x` it reads nothing the program sees). Pass 2 reads ~60 rows per output
+/// row (line rows and stake factors, 2–4 per payoff), one cache line of each per AVX-512
+/// vector; the hardware's prefetchers do not follow that many streams from one loop, and
+/// asking measured 12–20% faster on 101×401²×5 with AVX-512, 10% with AVX2 (1–2% with SSE2).
+#[inline(always)]
+fn prefetch(x: &[f64], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no architectural effect; `wrapping_add` forms the address
+    // without the in-bounds requirement of `add`.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().wrapping_add(at + PREFETCH_AHEAD).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, at);
+}
+
 /// The blend along stake0 of line rows `first` and `first + 1` (one fee side).
 ///
 /// # Safety
@@ -493,8 +516,13 @@ unsafe fn payoff<S: Simd>(p: &PairRow, at: usize) -> S::V {
 #[inline(always)]
 unsafe fn stake0_blend<S: Simd>(p: &PairRow, first: usize, at: usize) -> S::V {
     match exact_side(p.stake0) {
-        Some(side) => unsafe { S::load_unchecked(p.lines[first + side], at) },
+        Some(side) => {
+            prefetch(p.lines[first + side], at);
+            unsafe { S::load_unchecked(p.lines[first + side], at) }
+        }
         None => {
+            prefetch(p.lines[first], at);
+            prefetch(p.lines[first + 1], at);
             let (lo, hi) = unsafe {
                 (
                     S::load_unchecked(p.lines[first], at),
