@@ -302,10 +302,7 @@ fn gpu_stencil_and_per_state_kernels_agree_bit_for_bit() {
 fn gpu_equilibrium_runs_per_state_where_the_line_slices_exceed_a_binding() {
     use mmgame::scheme::GpuKernel;
     let Some(ctx) = gpu() else { return };
-    let limit = ctx
-        .limits
-        .max_storage_buffer_binding_size
-        .min(ctx.limits.max_buffer_size);
+    let limit = ctx.binding_limit();
     let solver = EquilibriumGpu::new(&ctx, Precision::F32).unwrap();
     let kernel = |overrides: &[&str]| solver.kernel(&scenario("default", overrides).grid());
     assert_eq!(kernel(&[]), GpuKernel::Stencil);

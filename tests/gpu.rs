@@ -145,10 +145,7 @@ fn value_array_larger_than_a_storage_binding_solves() {
 #[test]
 fn a_slice_beyond_the_binding_limit_is_refused_with_the_largest_grid() {
     let Some(ctx) = gpu() else { return };
-    let limit = ctx
-        .limits
-        .max_storage_buffer_binding_size
-        .min(ctx.limits.max_buffer_size);
+    let limit = ctx.binding_limit();
     let stake = ((limit / 4 / 2) as f64).sqrt() as i64 + 2;
     let s = scenario(
         "default",

@@ -231,6 +231,13 @@ impl GpuContext {
         Ok(())
     }
 
+    /// The largest storage binding (and buffer) this adapter allows.
+    pub fn binding_limit(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
     /// Whether kernels and copies can be timed on the device: timestamps around passes and
     /// between an encoder's commands.
     pub fn timestamps(&self) -> bool {

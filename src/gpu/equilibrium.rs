@@ -92,14 +92,10 @@ impl EquilibriumGpu {
     /// The kernel a solve of `grid` runs: the stencil kernel where it is built and its line
     /// slices fit (`stencil_fits`), the per-state one otherwise.
     pub fn kernel(&self, grid: &Grid) -> GpuKernel {
-        let limits = &self.ctx.limits;
-        let binding = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
         let others = tables_bytes(grid, self.precision) + grid.slice_len() as u64;
         let fits = stencil_fits(
             slice_bytes(grid, self.precision),
-            binding,
+            self.ctx.binding_limit(),
             others,
             self.ctx.memory.available(),
         );

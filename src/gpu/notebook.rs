@@ -66,18 +66,11 @@ pub fn check_fits(
     check_tables_fit(ctx, grid, precision, tables_bytes)
 }
 
-/// The largest storage binding (and buffer) this adapter allows.
-fn binding_limit(ctx: &GpuContext) -> u64 {
-    ctx.limits
-        .max_storage_buffer_binding_size
-        .min(ctx.limits.max_buffer_size)
-}
-
 /// One agent's time slice (values; the `equilibrium` kernels' u32 actions, 4 bytes a state)
 /// fits in a storage binding.
 fn check_slice_fits(ctx: &GpuContext, grid: &Grid, precision: Precision) -> Result<(), Error> {
     ctx.check_precision(precision)?;
-    let limit = binding_limit(ctx);
+    let limit = ctx.binding_limit();
     let needed = slice_bytes(grid, precision).max(grid.slice_len() as u64 * 4);
     let nf = grid.fee.len() as u64;
     let ns = grid.stake.len();
@@ -100,7 +93,7 @@ fn check_tables_fit(
     precision: Precision,
     tables_bytes: u64,
 ) -> Result<(), Error> {
-    let limit = binding_limit(ctx);
+    let limit = ctx.binding_limit();
     if tables_bytes > limit {
         // The stake factors dominate: 2 agents × (4·stake_points)² values.
         let largest_stake = ((limit / precision.bytes() / 32) as f64).sqrt().floor() as u64;
@@ -273,7 +266,7 @@ pub fn check_device_memory(
         return Ok(());
     }
     let bytes = device_bytes_of(z, precision, max_dim);
-    let limit = binding_limit(ctx);
+    let limit = ctx.binding_limit();
     let fits = |nt: u64| {
         let z = Sizes { nt, ..z };
         needed(z) <= available && z.tables_bytes(precision) <= limit

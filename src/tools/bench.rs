@@ -741,6 +741,7 @@ fn csv_rows(scheme: Scheme, devices: &[Device], rows: &[Row]) -> Vec<BenchRow> {
         .map(|r| {
             let d = &devices[r.device];
             let bw = &d.bandwidth;
+            let (work, bound) = (r.work(d), r.bound(d));
             BenchRow {
                 scheme: scheme.name().to_string(),
                 backend: d.backend.name().to_string(),
@@ -760,15 +761,15 @@ fn csv_rows(scheme: Scheme, devices: &[Device], rows: &[Row]) -> Vec<BenchRow> {
                 cell_updates_per_s_min: r.rate.min,
                 cell_updates_per_s_max: r.rate.max,
                 gpu_cpu_ratio: r.ratio,
-                bytes_per_update: r.work(d).array_bytes,
-                table_bytes_per_update: r.work(d).table_bytes,
-                flops_per_update: r.work(d).flops,
-                flops_per_s: r.rate.median * r.work(d).flops as f64,
+                bytes_per_update: work.array_bytes,
+                table_bytes_per_update: work.table_bytes,
+                flops_per_update: work.flops,
+                flops_per_s: r.rate.median * work.flops as f64,
                 copy_bytes: bw.copy_bytes * bw.copies as u64,
                 copy_bandwidth_bytes_per_s: bw.bytes_per_second.median,
                 copy_bandwidth_bytes_per_s_min: bw.bytes_per_second.min,
-                bound_cell_updates_per_s: r.bound(d),
-                efficiency: r.rate.median / r.bound(d),
+                bound_cell_updates_per_s: bound,
+                efficiency: r.rate.median / bound,
                 bound_s: r.bound_seconds(d),
                 kernel_s: r.split.map(|s| s.kernel_seconds),
                 transfer_s: r.split.map(|s| s.transfer_seconds),
