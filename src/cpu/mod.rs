@@ -1,5 +1,6 @@
 //! The CPU reference solvers (f64, on the thread team), one module per scheme.
 
+pub mod aligned;
 pub mod equilibrium;
 pub mod isa;
 pub mod notebook;

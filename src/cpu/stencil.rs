@@ -26,6 +26,7 @@ use crate::gain::StepGains;
 use crate::grid::{pair, Bracket, ClampedTransitions, ACTION_CODES, CONTROL_CODES, PAIR_CODES};
 use crate::scheme::{StepDiagnostics, ROUNDING_GAP};
 
+use super::aligned::AlignedRows;
 use super::equilibrium::{CPU_TIE_TOLERANCE, PAIRS};
 use super::isa::dispatch;
 use super::simd::Simd;
@@ -73,7 +74,7 @@ pub struct Stencil {
     fee: Vec<[Blend; PAIRS]>,
     /// Agent i's stake factor (`GainTables::stake_factor`) per pair and (stake0, stake1),
     /// contiguous along stake1.
-    stake_factor: [Vec<f64>; 2],
+    stake_factor: [AlignedRows; 2],
     /// The stake0 nodes output stake0 node a reads: first..=last.
     stake0_window: Vec<(usize, usize)>,
     /// Stake0 nodes whose lines a thread keeps: the widest stake0 window.
@@ -147,7 +148,7 @@ impl Stencil {
         let ns4 = ns * ACTION_CODES;
         let width = ns.div_ceil(ROW_ALIGN) * ROW_ALIGN;
         let stake_factor = std::array::from_fn(|agent| {
-            let mut rows = vec![0.0; PAIRS * ns * width];
+            let mut rows = AlignedRows::zeros(PAIRS * ns * width);
             for n in 0..PAIRS {
                 let (c0, c1) = codes(n);
                 for a in 0..ns {
@@ -215,7 +216,7 @@ impl Stencil {
     /// A thread's working memory.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            lines: vec![0.0; self.rows * self.lines_len()],
+            lines: AlignedRows::zeros(self.rows * self.lines_len()),
             held: vec![usize::MAX; self.rows],
             cells: RowCells::new(self.padded_row()),
         }
@@ -225,7 +226,7 @@ impl Stencil {
 /// One thread's working memory, kept across time steps.
 pub struct Scratch {
     /// Line rows: slot (fee plane) → agent → control of agent 1 → stake0 row → stake1.
-    lines: Vec<f64>,
+    lines: AlignedRows,
     /// The fee plane each slot holds in this step (`usize::MAX`: none).
     held: Vec<usize>,
     cells: RowCells,
@@ -237,7 +238,7 @@ pub struct StepInput<'a> {
     pub gains: &'a StepGains,
     /// Agent 1's holding cost per control, contiguous along stake1 (`StepGains::holding[1]`
     /// is indexed by node · 4 + code).
-    pub holding1: &'a [Vec<f64>; CONTROLS],
+    pub holding1: &'a [AlignedRows; CONTROLS],
     pub next: [&'a [f64]; 2],
 }
 
@@ -245,9 +246,9 @@ impl<'a> StepInput<'a> {
     /// Agent 1's holding cost per control along stake1, from the step's gains.
     /// Agent 1's holding cost per control along stake1, from the step's gains, padded with
     /// zeros to the stencil's row width.
-    pub fn holding1(gains: &StepGains, stencil: &Stencil) -> [Vec<f64>; CONTROLS] {
+    pub fn holding1(gains: &StepGains, stencil: &Stencil) -> [AlignedRows; CONTROLS] {
         std::array::from_fn(|c| {
-            let mut row = vec![0.0; stencil.padded_row()];
+            let mut row = AlignedRows::zeros(stencil.padded_row());
             for (b, h) in row[..stencil.ns].iter_mut().enumerate() {
                 *h = gains.holding[1][b * ACTION_CODES + CONTROL_CODES[c] as usize];
             }
