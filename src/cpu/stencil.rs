@@ -329,8 +329,15 @@ fn rows_body<S: Simd>(
                 scratch.held[slot] = row;
             }
         }
+        // Filled in place, element by element: built as a whole array (`array::from_fn`) and
+        // moved, the 2.5 KB of the pairs was copied once per row (5% of a solve, measured).
+        let mut pairs = [[pair_row(input, 0, a, 0, 0, &scratch.lines); PAIRS]; 2];
         for f in 0..st.nf {
-            let pairs = pair_rows(input, f, a, &scratch.lines);
+            for (agent, row) in pairs.iter_mut().enumerate() {
+                for (n, p) in row.iter_mut().enumerate() {
+                    *p = pair_row(input, f, a, agent, n, &scratch.lines);
+                }
+            }
             let i = f * count + (a - stake0.start);
             let out = RowOut {
                 values: [&mut *v0[i], &mut *v1[i]],
@@ -417,43 +424,41 @@ enum Holding<'a> {
     Along(&'a [f64]),
 }
 
-/// Pass 2's inputs of output row (f, a), [agent][pair]; every slice is `width` long.
+/// Pass 2's inputs of output row (f, a) for one agent and pair; every slice is `width` long.
 #[inline(always)]
-fn pair_rows<'a>(
+fn pair_row<'a>(
     input: &'a StepInput,
     f: usize,
     a: usize,
+    agent: usize,
+    n: usize,
     lines: &'a [f64],
-) -> [[PairRow<'a>; PAIRS]; 2] {
+) -> PairRow<'a> {
     let st = input.stencil;
     let (width, len, rows) = (st.padded_row(), st.lines_len(), st.rows);
-    std::array::from_fn(|agent| {
-        std::array::from_fn(|n| {
-            let (c0, c1) = codes(n);
-            let (sa, sf) = (st.stake0[a][n / CONTROLS], st.fee[f][n]);
-            let line = |fee: usize, s0: usize| {
-                let at = (s0 % rows) * len + ((fee * 2 + agent) * CONTROLS + n % CONTROLS) * width;
-                &lines[at..][..width]
-            };
-            PairRow {
-                lines: [
-                    line(sf.lo, sa.lo),
-                    line(sf.lo, sa.hi),
-                    line(sf.hi, sa.lo),
-                    line(sf.hi, sa.hi),
-                ],
-                stake0: [1.0 - sa.weight, sa.weight],
-                fee: [1.0 - sf.weight, sf.weight],
-                fee_gain: input.gains.fee_gain[f * PAIR_CODES + pair(c0, c1)],
-                factor: &st.stake_factor[agent][(n * st.ns + a) * width..][..width],
-                holding: if agent == 0 {
-                    Holding::Row(input.gains.holding[0][a * ACTION_CODES + c0 as usize])
-                } else {
-                    Holding::Along(&input.holding1[c1 as usize][..width])
-                },
-            }
-        })
-    })
+    let (c0, c1) = codes(n);
+    let (sa, sf) = (st.stake0[a][n / CONTROLS], st.fee[f][n]);
+    let line = |fee: usize, s0: usize| {
+        let at = (s0 % rows) * len + ((fee * 2 + agent) * CONTROLS + n % CONTROLS) * width;
+        &lines[at..][..width]
+    };
+    PairRow {
+        lines: [
+            line(sf.lo, sa.lo),
+            line(sf.lo, sa.hi),
+            line(sf.hi, sa.lo),
+            line(sf.hi, sa.hi),
+        ],
+        stake0: [1.0 - sa.weight, sa.weight],
+        fee: [1.0 - sf.weight, sf.weight],
+        fee_gain: input.gains.fee_gain[f * PAIR_CODES + pair(c0, c1)],
+        factor: &st.stake_factor[agent][(n * st.ns + a) * width..][..width],
+        holding: if agent == 0 {
+            Holding::Row(input.gains.holding[0][a * ACTION_CODES + c0 as usize])
+        } else {
+            Holding::Along(&input.holding1[c1 as usize][..width])
+        },
+    }
 }
 
 /// U of one pair and agent for the `S::N` states from `at`: the same operations in the same
