@@ -13,7 +13,6 @@ use bytemuck::{Pod, Zeroable};
 struct Line([f64; 8]);
 
 /// A zero-initialised f64 buffer whose first element starts a cache line.
-#[derive(Clone)]
 pub struct AlignedRows {
     lines: Vec<Line>,
     len: usize,

@@ -243,7 +243,6 @@ pub struct StepInput<'a> {
 }
 
 impl<'a> StepInput<'a> {
-    /// Agent 1's holding cost per control along stake1, from the step's gains.
     /// Agent 1's holding cost per control along stake1, from the step's gains, padded with
     /// zeros to the stencil's row width.
     pub fn holding1(gains: &StepGains, stencil: &Stencil) -> [AlignedRows; CONTROLS] {

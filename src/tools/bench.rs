@@ -493,7 +493,12 @@ impl Device {
     /// Cell updates per second if every update moved only its grid-array bytes at the
     /// measured copy bandwidth.
     pub fn bound(&self) -> f64 {
-        self.bandwidth.bytes_per_second.median / self.work.array_bytes as f64
+        self.bound_of(&self.work)
+    }
+
+    /// The same for a kernel that does `work` per cell update.
+    pub fn bound_of(&self, work: &Work) -> f64 {
+        self.bandwidth.bytes_per_second.median / work.array_bytes as f64
     }
 }
 
@@ -526,7 +531,7 @@ impl Row {
 
     /// Cell updates per second at the device's copy bandwidth, for this grid's kernel.
     pub fn bound(&self, d: &Device) -> f64 {
-        d.bandwidth.bytes_per_second.median / self.work(d).array_bytes as f64
+        d.bound_of(&self.work(d))
     }
 
     /// Seconds of this grid's solve at the device's bandwidth bound.
